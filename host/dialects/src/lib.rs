@@ -1,0 +1,232 @@
+//! IM-server wire formats ("dialects"): turn one webhook HTTP request into a [`Callback`] that
+//! plugins can see, and turn the plugins' [`Verdict`](hookbox_model::Verdict) back into the exact
+//! response bytes that IM server expects.
+//!
+//! Every function here is pure: bytes and header maps in, values or bytes out. This crate is
+//! *not* an HTTP server (it never sees axum types, sockets or time), it does not run plugins, and
+//! it does not decide policy (which plugin runs, what happens on a plugin failure). The server
+//! builds an [`Inbound`] from the request, calls a dialect's `parse`, runs the plugin chain, asks
+//! the dialect's `check_modify` whether a plugin's modification is acceptable, and sends what the
+//! dialect's `render` returns.
+//!
+//! The decision a reader may question: a body that parses is **never validated against a
+//! per-command schema**. The IM server adds and reshapes fields between releases; the dialect only
+//! checks what routing needs (UTF-8, a JSON object of bounded depth, a well-formed command that
+//! agrees with the URL) and hands plugins the original bytes. Strictness is spent on the other
+//! direction instead: what a plugin asks the IM server to change ([`openim::check_modify`]),
+//! because a wrongly typed field there makes the IM server fail the user's action.
+
+#![deny(missing_docs)]
+
+pub mod openim;
+
+mod wire;
+
+use hookbox_model::{Event, Phase};
+
+/// What the server hands a dialect for one HTTP request.
+///
+/// No framework types: the dialect must not know axum.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// The path segment after the configured prefix, if any (percent-decoded by the server).
+    pub path_command: Option<&'a str>,
+    /// The raw query string (without `?`), not decoded.
+    pub query: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+    /// The request body, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// One parsed callback, ready for plugins.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// What the plugins see.
+    pub event: Event,
+    /// Whether the IM server waits for the answer.
+    pub phase: Phase,
+    /// Whether the dialect's command table knows this command. Unknown commands still parse
+    /// (IM servers add commands between releases); the server answers them with an allow.
+    pub known: bool,
+    /// The parsed body, for rendering (echo fields) and for checking modifications.
+    request: hookbox_model::JsonObject,
+}
+
+impl Callback {
+    /// The IM server's operation (trace) id, if the request carried one.
+    pub fn operation_id(&self) -> Option<&str> {
+        self.event.metadata_value(openim::OPERATION_ID)
+    }
+
+    /// The parsed request body (the same JSON as `event.payload`).
+    pub fn request(&self) -> &hookbox_model::JsonObject {
+        &self.request
+    }
+}
+
+/// Why a request is not a callback this dialect can handle. Every variant is the sender's fault
+/// (HTTP 400); none of them echoes more than a short, escaped excerpt of the input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialectError {
+    /// The body is not valid UTF-8.
+    #[error("request body is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
+    BodyNotUtf8 {
+        /// Length of the longest valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
+    /// The body is empty or only whitespace.
+    #[error("request body is empty")]
+    BodyEmpty,
+    /// The body is not JSON.
+    #[error("request body is not valid JSON: {0}")]
+    BodyNotJson(#[source] serde_json::Error),
+    /// The body is JSON, but not an object.
+    #[error("request body must be a JSON object, got {found}")]
+    BodyNotObject {
+        /// The JSON type that was found.
+        found: &'static str,
+    },
+    /// The body nests arrays/objects deeper than the limit.
+    #[error("request body nests deeper than {limit} levels")]
+    BodyTooDeep {
+        /// The maximum accepted depth.
+        limit: usize,
+    },
+    /// Neither the URL nor the body names a command.
+    #[error("no callback command in the URL path, the `command` query parameter or the body")]
+    MissingCommand,
+    /// The body's command key holds something other than a string.
+    #[error("body field `{field}` must be a string, got {found}")]
+    CommandNotString {
+        /// The body key that holds the command.
+        field: &'static str,
+        /// The JSON type that was found.
+        found: &'static str,
+    },
+    /// A command name is empty, too long or has characters outside `[A-Za-z0-9._]`.
+    #[error(
+        "invalid callback command {command:?} (expected 1 to 128 characters of A-Z a-z 0-9 . _)"
+    )]
+    InvalidCommand {
+        /// The offending name, cut to a short excerpt.
+        command: String,
+    },
+    /// Two sources of the command (URL path, query, body) disagree.
+    #[error(
+        "callback command mismatch: {first_source} says {first:?}, {second_source} says {second:?}"
+    )]
+    CommandMismatch {
+        /// Where the first command came from (`path`, `query`, `body`).
+        first_source: &'static str,
+        /// The first command.
+        first: String,
+        /// Where the second command came from.
+        second_source: &'static str,
+        /// The second command.
+        second: String,
+    },
+}
+
+impl DialectError {
+    /// A stable snake_case code for the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DialectError::BodyNotUtf8 { .. } => "body_not_utf8",
+            DialectError::BodyEmpty => "body_empty",
+            DialectError::BodyNotJson(_) => "body_not_json",
+            DialectError::BodyNotObject { .. } => "body_not_object",
+            DialectError::BodyTooDeep { .. } => "body_too_deep",
+            DialectError::MissingCommand => "missing_command",
+            DialectError::CommandNotString { .. } => "command_not_string",
+            DialectError::InvalidCommand { .. } => "invalid_command",
+            DialectError::CommandMismatch { .. } => "command_mismatch",
+        }
+    }
+
+    /// The HTTP status to answer with: `400 Bad Request` for every variant.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
+    }
+}
+
+/// Why a plugin's modification is not acceptable for this callback. The chain turns it into a
+/// plugin failure and logs it; every message names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModifyError {
+    /// The field belongs to the response envelope (matched case-insensitively, as the IM server
+    /// decodes it); the verdict kind decides those, not the modification.
+    #[error("field `{field}` belongs to the response envelope and cannot be modified")]
+    EnvelopeField {
+        /// The offending field.
+        field: String,
+    },
+    /// The command applies no response fields at all.
+    #[error("`{command}` accepts no modifications ({why}), but the plugin set `{field}`")]
+    NotModifiable {
+        /// The callback command.
+        command: String,
+        /// The first field the plugin set.
+        field: String,
+        /// Why the command takes none.
+        why: &'static str,
+    },
+    /// The command applies response fields, but not this one.
+    #[error("field `{field}` is not a modifiable field of `{command}`")]
+    UnknownField {
+        /// The callback command.
+        command: String,
+        /// The offending field (a path for nested fields, e.g. `users[0].nick`).
+        field: String,
+    },
+    /// The IM server reads the field, but applying it is unsafe or pointless.
+    #[error("field `{field}` is refused: {reason}")]
+    Refused {
+        /// The offending field.
+        field: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The field has the wrong JSON type.
+    #[error("field `{field}` must be {expected}, got {found}")]
+    WrongType {
+        /// The offending field (a path for nested fields).
+        field: String,
+        /// What the IM server can decode.
+        expected: &'static str,
+        /// What the plugin sent.
+        found: &'static str,
+    },
+    /// An integer does not fit the IM server's integer type.
+    #[error("field `{field}` must be between {min} and {max}")]
+    OutOfRange {
+        /// The offending field (a path for nested fields).
+        field: String,
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+    /// The field must be a string whose text is a JSON object.
+    #[error("field `{field}` must be a string holding a JSON object")]
+    NotJsonObjectText {
+        /// The offending field.
+        field: String,
+    },
+    /// The field may only be set when the request carried a value for it.
+    #[error(
+        "field `{field}` was null or absent in the request; setting it would crash the IM server"
+    )]
+    NotInRequest {
+        /// The offending field.
+        field: String,
+    },
+    /// A required field is missing (or null) in a nested object.
+    #[error("field `{field}` is required")]
+    MissingField {
+        /// The missing field's path.
+        field: String,
+    },
+}

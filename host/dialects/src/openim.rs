@@ -1,0 +1,471 @@
+//! The OpenIM Server dialect: parse OpenIM's webhook requests ("callbacks") and render verdicts
+//! into the response envelope OpenIM decodes. The wire protocol is described in
+//! `protocols/openim.md`; [`COMMANDS`] is its command table.
+//!
+//! What it is not: no HTTP handling (the server extracts path, query, headers and body into an
+//! [`Inbound`]), no signature check (the open-source OpenIM server signs nothing; put a secret in
+//! the URL path), no per-command request validation (plugins get the original bytes).
+//!
+//! # Requests
+//! * **Command**: the URL path segment (OpenIM ≥ 3.4.2 posts to `{url}/{command}`), else the
+//!   legacy `?command=` query parameter (OpenIM ≤ 3.4.0), else the body's `callbackCommand`.
+//!   Every source present must agree; a body without `callbackCommand` (older servers) is fine.
+//!   An empty path segment counts as absent.
+//! * **Body**: UTF-8, a JSON object, at most 64 levels deep. OpenIM's bodies are HTML-escaped and
+//!   end with `\n`; `Event::payload` is the body unchanged.
+//! * **Metadata**: `operationID` from the `Operationid` header (any case), else from the body's
+//!   top-level `operationID` (any case); `key` (the percent-decoded, still base64 query parameter)
+//!   for the three after-send commands that carry it.
+//! * **Unknown commands** (OpenIM adds some between releases) parse with `known = false`. Their
+//!   phase is guessed from the name: [`Phase::After`] if it contains `After`, else
+//!   [`Phase::Before`]; the server answers them with an allow either way, and no modification is
+//!   accepted for them.
+//!
+//! # Answers
+//! Every answer starts with OpenIM's five envelope keys, in this order, compact JSON:
+//! * allow: `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`
+//! * reject: `{"actionCode":0,"errCode":C,"errMsg":M,"errDlt":D,"nextCode":1}`. This is the only
+//!   deny encoding every OpenIM 3.x reads as a deny; a code of 0 becomes
+//!   [`DEFAULT_REJECT_CODE`] (a deny with `errCode: 0` is untested territory in OpenIM).
+//! * modify: the allow envelope, then the plugin's fields in the plugin's order (envelope keys in
+//!   the plugin's object are dropped; [`check_modify`] refuses them earlier).
+//! * Set-group-info before-callbacks: OpenIM overwrites the group's fields with the answer's, so
+//!   allow and modify answers echo the request's values ([`CommandInfo::echo`]); the plugin's
+//!   fields override the echoes, except `groupID`.
+//!
+//! The decision a reader may question: **discard is rendered as a reject** with
+//! [`DEFAULT_REJECT_CODE`] and `errMsg` `"discarded by policy"`. OpenIM has no "drop silently and
+//! tell the sender it worked"; allowing would deliver what a plugin wanted dropped, so the safe
+//! reading of discard is a refusal.
+
+mod commands;
+
+pub use commands::{COMMANDS, CommandInfo, FieldRule, FieldType, ModifyRule, Requirement, command};
+
+use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
+use serde_json::Value;
+
+use crate::wire::{self, MAX_DEPTH};
+use crate::{Callback, DialectError, Inbound, ModifyError};
+
+/// The error code a reject carries when the plugin gave 0, and the code of a discard.
+pub const DEFAULT_REJECT_CODE: i32 = 5000;
+
+/// `errMsg` of a discard.
+pub const DISCARD_MESSAGE: &str = "discarded by policy";
+
+/// The metadata key (and OpenIM header/body name) of the operation id.
+pub const OPERATION_ID: &str = "operationID";
+
+/// The metadata key (and query parameter) of the after-send message key.
+pub const KEY: &str = "key";
+
+/// The body key that carries the command.
+pub const COMMAND_FIELD: &str = "callbackCommand";
+
+/// The legacy query parameter that carries the command (OpenIM ≤ 3.4.0).
+pub const COMMAND_QUERY: &str = "command";
+
+/// The five envelope keys OpenIM decodes, in the order they are written.
+pub const ENVELOPE_KEYS: [&str; 5] = ["actionCode", "errCode", "errMsg", "errDlt", "nextCode"];
+
+/// Parses one OpenIM callback request.
+pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
+    let text = std::str::from_utf8(inbound.body).map_err(|e| DialectError::BodyNotUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    if text.trim_ascii().is_empty() {
+        return Err(DialectError::BodyEmpty);
+    }
+    if wire::nests_deeper_than(text, MAX_DEPTH) {
+        return Err(DialectError::BodyTooDeep { limit: MAX_DEPTH });
+    }
+    let request = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => map,
+        Ok(other) => {
+            return Err(DialectError::BodyNotObject {
+                found: wire::json_type(&other),
+            });
+        }
+        Err(e) => return Err(DialectError::BodyNotJson(e)),
+    };
+
+    let name = resolve_command(inbound, &request)?;
+    let info = command(&name);
+    let phase = match info {
+        Some(info) => info.phase,
+        None if name.contains("After") => Phase::After,
+        None => Phase::Before,
+    };
+
+    let mut metadata = Vec::new();
+    if let Some(op) = header_operation_id(inbound.headers).or_else(|| body_operation_id(&request)) {
+        metadata.push((OPERATION_ID.to_owned(), op));
+    }
+    if info.is_some_and(|i| i.key_query)
+        && let Some(key) = first_query_value(inbound.query, KEY)
+    {
+        metadata.push((KEY.to_owned(), key));
+    }
+
+    Ok(Callback {
+        event: Event {
+            dialect: DialectKind::Openim,
+            command: name,
+            payload: text.to_owned(),
+            metadata,
+        },
+        phase,
+        known: info.is_some(),
+        request,
+    })
+}
+
+/// Where a command came from, for mismatch errors.
+struct Source {
+    name: &'static str,
+    command: String,
+}
+
+fn resolve_command(inbound: &Inbound<'_>, request: &JsonObject) -> Result<String, DialectError> {
+    let mut sources: Vec<Source> = Vec::with_capacity(3);
+    if let Some(path) = inbound.path_command.filter(|p| !p.is_empty()) {
+        sources.push(checked("path", path.to_owned())?);
+    }
+    if let Some(query) = inbound.query {
+        for value in wire::query_values(query, COMMAND_QUERY) {
+            let value = value.map_err(|raw| DialectError::InvalidCommand {
+                command: wire::excerpt(raw),
+            })?;
+            sources.push(checked("query", value)?);
+        }
+    }
+    match request.get(COMMAND_FIELD) {
+        None => {}
+        Some(Value::String(body)) => sources.push(checked("body", body.clone())?),
+        Some(other) => {
+            return Err(DialectError::CommandNotString {
+                field: COMMAND_FIELD,
+                found: wire::json_type(other),
+            });
+        }
+    }
+    let mut sources = sources.into_iter();
+    let Some(first) = sources.next() else {
+        return Err(DialectError::MissingCommand);
+    };
+    for other in sources {
+        if other.command != first.command {
+            return Err(DialectError::CommandMismatch {
+                first_source: first.name,
+                first: wire::excerpt(&first.command),
+                second_source: other.name,
+                second: wire::excerpt(&other.command),
+            });
+        }
+    }
+    Ok(first.command)
+}
+
+fn checked(name: &'static str, command: String) -> Result<Source, DialectError> {
+    if wire::is_valid_command(&command) {
+        Ok(Source { name, command })
+    } else {
+        Err(DialectError::InvalidCommand {
+            command: wire::excerpt(&command),
+        })
+    }
+}
+
+fn header_operation_id(headers: &http::HeaderMap) -> Option<String> {
+    // HeaderMap names are case-insensitive: this matches OpenIM's `Operationid`.
+    let value = headers.get(OPERATION_ID)?;
+    let text = std::str::from_utf8(value.as_bytes()).ok()?;
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn body_operation_id(request: &JsonObject) -> Option<String> {
+    let value = match request.get(OPERATION_ID) {
+        Some(exact) => exact,
+        None => request
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(OPERATION_ID))
+            .map(|(_, v)| v)?,
+    };
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn first_query_value(query: Option<&str>, name: &str) -> Option<String> {
+    wire::query_values(query?, name)
+        .find_map(Result::ok)
+        .filter(|v| !v.is_empty())
+}
+
+/// Checks that OpenIM can apply `fields` as the modification of `callback` without failing the
+/// user's action: only fields the command applies, each with the JSON type OpenIM decodes, never
+/// an envelope key. An empty object is always acceptable (it means allow).
+pub fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(), ModifyError> {
+    for key in fields.keys() {
+        if ENVELOPE_KEYS.iter().any(|e| e.eq_ignore_ascii_case(key)) {
+            return Err(ModifyError::EnvelopeField { field: key.clone() });
+        }
+    }
+    let Some((first, _)) = fields.iter().next() else {
+        return Ok(());
+    };
+    let command_name = &callback.event.command;
+    let rules = match command(command_name).map(|info| info.modify) {
+        Some(ModifyRule::Fields(rules)) => rules,
+        Some(ModifyRule::DenyOnly) => {
+            return Err(not_modifiable(
+                command_name,
+                first,
+                "OpenIM only reads allow or reject",
+            ));
+        }
+        Some(ModifyRule::Ignored) => {
+            return Err(not_modifiable(
+                command_name,
+                first,
+                "an after-callback; OpenIM ignores the answer",
+            ));
+        }
+        None => return Err(not_modifiable(command_name, first, "unknown command")),
+    };
+    for (key, value) in fields {
+        let Some(rule) = rules.iter().find(|r| r.name == key) else {
+            return Err(ModifyError::UnknownField {
+                command: command_name.clone(),
+                field: key.clone(),
+            });
+        };
+        check_value(command_name, key, rule.ty, value)?;
+        if rule.requirement == Requirement::NonNullInRequest
+            && !value.is_null()
+            && callback.request.get(key).is_none_or(Value::is_null)
+        {
+            return Err(ModifyError::NotInRequest { field: key.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn not_modifiable(command: &str, field: &str, why: &'static str) -> ModifyError {
+    ModifyError::NotModifiable {
+        command: command.to_owned(),
+        field: field.to_owned(),
+        why,
+    }
+}
+
+fn wrong_type(path: &str, ty: FieldType, value: &Value) -> ModifyError {
+    ModifyError::WrongType {
+        field: path.to_owned(),
+        expected: ty.expected(),
+        found: wire::json_type(value),
+    }
+}
+
+fn check_value(command: &str, path: &str, ty: FieldType, value: &Value) -> Result<(), ModifyError> {
+    let nullable = !matches!(
+        ty,
+        FieldType::String | FieldType::Int32 | FieldType::Int64 | FieldType::Bool
+    );
+    if value.is_null() && nullable && !matches!(ty, FieldType::Refused(_)) {
+        return Ok(());
+    }
+    match (ty, value) {
+        (FieldType::Refused(reason), _) => Err(ModifyError::Refused {
+            field: path.to_owned(),
+            reason,
+        }),
+        (FieldType::String | FieldType::NullableString, Value::String(_)) => Ok(()),
+        (FieldType::Bool | FieldType::NullableBool, Value::Bool(_)) => Ok(()),
+        (FieldType::Int32 | FieldType::NullableInt32, Value::Number(n)) => check_int(
+            path,
+            ty,
+            value,
+            n.as_i64(),
+            i32::MIN.into(),
+            i32::MAX.into(),
+        ),
+        (FieldType::Int64 | FieldType::NullableInt64, Value::Number(n)) => {
+            check_int(path, ty, value, n.as_i64(), i64::MIN, i64::MAX)
+        }
+        (FieldType::StringList, Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if !item.is_string() {
+                    return Err(ModifyError::WrongType {
+                        field: format!("{path}[{i}]"),
+                        expected: "a string",
+                        found: wire::json_type(item),
+                    });
+                }
+            }
+            Ok(())
+        }
+        (FieldType::BoolMap, Value::Object(map)) => {
+            for (k, v) in map {
+                if !v.is_boolean() {
+                    return Err(ModifyError::WrongType {
+                        field: format!("{path}.{k}"),
+                        expected: "a boolean",
+                        found: wire::json_type(v),
+                    });
+                }
+            }
+            Ok(())
+        }
+        (FieldType::JsonObjectText, Value::String(text)) => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(_)) => Ok(()),
+                _ => Err(ModifyError::NotJsonObjectText {
+                    field: path.to_owned(),
+                }),
+            }
+        }
+        (FieldType::Object(rules), Value::Object(map)) => check_object(command, path, rules, map),
+        (FieldType::ObjectList(rules), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                match item {
+                    Value::Object(map) => check_object(command, &item_path, rules, map)?,
+                    other => {
+                        return Err(ModifyError::WrongType {
+                            field: item_path,
+                            expected: "an object",
+                            found: wire::json_type(other),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Err(wrong_type(path, ty, value)),
+    }
+}
+
+fn check_int(
+    path: &str,
+    ty: FieldType,
+    value: &Value,
+    int: Option<i64>,
+    min: i64,
+    max: i64,
+) -> Result<(), ModifyError> {
+    match int {
+        Some(i) if (min..=max).contains(&i) => Ok(()),
+        Some(_) => Err(ModifyError::OutOfRange {
+            field: path.to_owned(),
+            min,
+            max,
+        }),
+        // A u64 above i64::MAX is an integer, just too big; a float is the wrong type.
+        None if value.as_u64().is_some() => Err(ModifyError::OutOfRange {
+            field: path.to_owned(),
+            min,
+            max,
+        }),
+        None => Err(wrong_type(path, ty, value)),
+    }
+}
+
+fn check_object(
+    command: &str,
+    path: &str,
+    rules: &[FieldRule],
+    map: &JsonObject,
+) -> Result<(), ModifyError> {
+    for (key, value) in map {
+        let field_path = format!("{path}.{key}");
+        let Some(rule) = rules.iter().find(|r| r.name == key) else {
+            return Err(ModifyError::UnknownField {
+                command: command.to_owned(),
+                field: field_path,
+            });
+        };
+        check_value(command, &field_path, rule.ty, value)?;
+    }
+    for rule in rules {
+        if rule.requirement == Requirement::Required
+            && map.get(rule.name).is_none_or(Value::is_null)
+        {
+            return Err(ModifyError::MissingField {
+                field: format!("{path}.{}", rule.name),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Renders `verdict` as the exact response body OpenIM decodes for `callback`.
+///
+/// `render` does not judge a modification (call [`check_modify`] first); it only keeps the
+/// envelope intact: plugin keys that match an envelope key (in any case, as Go decodes them) are
+/// dropped, and on echoing commands the request's `groupID` always wins.
+pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
+    let info = command(&callback.event.command);
+    let echo = info.map_or(&[][..], |i| i.echo);
+    let body = match verdict {
+        Verdict::Allow => {
+            let mut body = envelope(0, "", "", 0);
+            push_echo(&mut body, callback, echo);
+            body
+        }
+        Verdict::Modify(fields) => {
+            let mut body = envelope(0, "", "", 0);
+            push_echo(&mut body, callback, echo);
+            for (key, value) in fields {
+                if ENVELOPE_KEYS.iter().any(|e| e.eq_ignore_ascii_case(key)) {
+                    continue;
+                }
+                match echo.iter().find(|e| e.eq_ignore_ascii_case(key)) {
+                    Some(&"groupID") => {}
+                    Some(&echoed) => {
+                        body.insert(echoed.to_owned(), value.clone());
+                    }
+                    None => {
+                        body.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            body
+        }
+        Verdict::Reject(rejection) => {
+            let code = if rejection.code == 0 {
+                DEFAULT_REJECT_CODE
+            } else {
+                rejection.code
+            };
+            envelope(code, &rejection.message, &rejection.detail, 1)
+        }
+        Verdict::Discard => envelope(DEFAULT_REJECT_CODE, DISCARD_MESSAGE, "", 1),
+    };
+    // Serialising a map of JSON values cannot fail; the fallback keeps this total anyway.
+    serde_json::to_vec(&body).unwrap_or_else(|_| FALLBACK_REJECT.to_vec())
+}
+
+/// What [`render`] answers if serialisation ever failed: a reject, never an accidental allow.
+const FALLBACK_REJECT: &[u8] =
+    br#"{"actionCode":0,"errCode":5000,"errMsg":"hookbox could not render the answer","errDlt":"","nextCode":1}"#;
+
+fn envelope(code: i32, message: &str, detail: &str, next: i32) -> JsonObject {
+    let mut body = JsonObject::new();
+    body.insert(ENVELOPE_KEYS[0].to_owned(), Value::from(0));
+    body.insert(ENVELOPE_KEYS[1].to_owned(), Value::from(code));
+    body.insert(ENVELOPE_KEYS[2].to_owned(), Value::from(message));
+    body.insert(ENVELOPE_KEYS[3].to_owned(), Value::from(detail));
+    body.insert(ENVELOPE_KEYS[4].to_owned(), Value::from(next));
+    body
+}
+
+fn push_echo(body: &mut JsonObject, callback: &Callback, echo: &[&str]) {
+    for &key in echo {
+        if let Some(value) = callback.request.get(key) {
+            body.insert(key.to_owned(), value.clone());
+        }
+    }
+}

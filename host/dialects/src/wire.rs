@@ -1,0 +1,156 @@
+//! Small wire-level helpers shared by the dialects: a nesting pre-scan for JSON bodies, query
+//! string decoding, JSON type names for error messages and command-name validation.
+//!
+//! Not a JSON or URL parser: serde_json parses bodies, and the pre-scan here only counts
+//! brackets so a hostile body is refused before serde_json recurses into it.
+
+use serde_json::Value;
+
+/// Deepest accepted nesting of arrays/objects in a request body (the top-level object is 1).
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Longest accepted command name.
+pub(crate) const MAX_COMMAND_LEN: usize = 128;
+
+/// Whether `text` nests `[`/`{` (outside strings) deeper than `limit`.
+///
+/// Works on any input, valid JSON or not; unbalanced closers are ignored. Escapes inside strings
+/// are skipped so `"\"["` does not count.
+pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The JSON type of `value`, as an error message names it.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a fractional number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// All values of the query parameter `name`, decoded as `application/x-www-form-urlencoded`
+/// (`+` is a space, then percent-decoding). `Err(raw)` for a value that is not UTF-8 once
+/// decoded. Parameters whose *name* does not decode are skipped.
+pub(crate) fn query_values<'q>(
+    query: &'q str,
+    name: &'q str,
+) -> impl Iterator<Item = Result<String, &'q str>> + 'q {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(move |pair| {
+            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            match form_decode(raw_key) {
+                Some(key) if key == name => Some(form_decode(raw_value).ok_or(raw_value)),
+                _ => None,
+            }
+        })
+}
+
+/// Decodes one form-encoded component; `None` if the bytes are not UTF-8.
+fn form_decode(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// Whether `name` is 1 to [`MAX_COMMAND_LEN`] characters of `[A-Za-z0-9._]`.
+pub(crate) fn is_valid_command(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_COMMAND_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+}
+
+/// A short, safe excerpt of untrusted text for an error message (at most 64 characters).
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert!(!nests_deeper_than(r#"{"a":[[1]]}"#, 3));
+        assert!(nests_deeper_than(r#"{"a":[[[1]]]}"#, 3));
+        assert!(!nests_deeper_than(r#"{"a":"[[[[[[\"[[[["}"#, 1));
+        assert!(!nests_deeper_than(r#"{"a":"\\"}"#, 1));
+        assert!(nests_deeper_than(r#"{"a":"\\",  "b":{}}"#, 1));
+        assert!(!nests_deeper_than("]]]]{}", 1));
+    }
+
+    #[test]
+    fn query_values_form_decode() {
+        let q = "a=1&command=callbackX&key=eyJ%2B%2F%3D&command=two+words&bad=%FF";
+        let commands: Vec<_> = query_values(q, "command").collect();
+        assert_eq!(
+            commands,
+            vec![Ok("callbackX".to_owned()), Ok("two words".to_owned())]
+        );
+        let keys: Vec<_> = query_values(q, "key").collect();
+        assert_eq!(keys, vec![Ok("eyJ+/=".to_owned())]);
+        let bad: Vec<_> = query_values(q, "bad").collect();
+        assert_eq!(bad, vec![Err("%FF")]);
+        assert_eq!(query_values("command", "command").count(), 1);
+        assert_eq!(query_values("", "command").count(), 0);
+    }
+
+    #[test]
+    fn command_names() {
+        assert!(is_valid_command("callbackBeforeSendSingleMsgCommand"));
+        assert!(is_valid_command("Group.CallbackBeforeSendMsg"));
+        assert!(is_valid_command(&"a".repeat(128)));
+        assert!(!is_valid_command(&"a".repeat(129)));
+        assert!(!is_valid_command(""));
+        assert!(!is_valid_command("a/b"));
+        assert!(!is_valid_command("a b"));
+        assert!(!is_valid_command("é"));
+    }
+
+    #[test]
+    fn excerpt_cuts_on_char_boundaries() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(100);
+        assert_eq!(excerpt(&long).chars().count(), 65);
+    }
+}

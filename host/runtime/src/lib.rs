@@ -1,0 +1,32 @@
+//! The sandbox: hookbox's one wasmtime [`Engine`](wasmtime::Engine), plugins compiled once and
+//! pre-instantiated, and a fresh store and instance for every call.
+//!
+//! This crate is *not* the router: it runs one plugin on one event under one set of limits
+//! and says what happened, as a [`model::Verdict`](hookbox_model::Verdict) or a typed
+//! [`InvokeError`]. It knows nothing about HTTP, IM servers, or where plugin bytes come
+//! from, and no wasmtime type appears in its public API.
+//!
+//! The decision a reader may question: every call gets a brand-new instance, even though
+//! reusing one is ~4 µs cheaper. Fresh instances make "no state survives between calls" a
+//! property of the host rather than a promise of the plugin, which is what a multi-tenant
+//! webhook host needs; the pooling allocator with resident memory keeps the price at a few
+//! microseconds (see `shared/research/hop-floor.md`).
+//!
+//! # Layout
+//! - [`engine`]: the engine, its pooling allocator and the epoch ticker thread.
+//! - [`plugin`]: compiling and validating a component ([`Runtime::load`]).
+//! - [`invoke`]: one call under limits ([`Runtime::invoke`]).
+//! - `host`: the host side of the imports a plugin may use (logging, config, stdio capture).
+//! - `bindings`: the only `bindgen!` over `wit/`.
+
+#![deny(missing_docs)]
+
+mod bindings;
+pub mod engine;
+mod host;
+pub mod invoke;
+pub mod plugin;
+
+pub use engine::{Runtime, RuntimeConfig, RuntimeError};
+pub use invoke::{CallLimits, InvokeError, Outcome};
+pub use plugin::{LoadError, LoadedPlugin};

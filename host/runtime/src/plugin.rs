@@ -1,0 +1,135 @@
+//! Loading a plugin: compile the component once, check it against the host, and keep it
+//! pre-instantiated so every call only has to create a store and an instance.
+//!
+//! This module is *not* where plugins are found, named or swapped: that is the registry.
+//! Loading is CPU-heavy (Cranelift compiles the whole component) and blocking; callers on
+//! an async runtime run it on a blocking thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Component;
+
+use crate::bindings::PluginPre;
+use crate::engine::Runtime;
+
+/// A compiled, validated, pre-instantiated plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub(crate) name: Arc<str>,
+    pub(crate) pre: PluginPre<crate::host::CallState>,
+    imports: Arc<[String]>,
+    compile_time: Duration,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("imports", &self.imports)
+            .field("compile_time", &self.compile_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// The name the plugin was loaded under (used to tag its logs).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interfaces the component imports, e.g. `wasi:logging/logging@0.1.0-draft`.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// How long compilation and validation took.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+}
+
+/// Why a plugin was refused at load time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The bytes are a core wasm module, not a component.
+    #[error(
+        "not a WebAssembly component: this is a core module; wrap it with `wasm-tools component new` or build for wasm32-wasip2"
+    )]
+    CoreModule,
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly component: the file does not start with the wasm magic bytes")]
+    NotWasm,
+    /// Cranelift refused the component (malformed or unsupported).
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    /// The component imports something the host does not provide.
+    #[error("the component imports something hookbox does not provide: {0}")]
+    Link(String),
+    /// The component does not export `hookbox:plugin/handler@0.1.0`.
+    #[error("the component does not implement the hookbox:plugin@0.1.0 world: {0}")]
+    WrongWorld(String),
+}
+
+impl Runtime {
+    /// Compile `bytes` as the plugin `name`, and check that it links against the host and
+    /// exports the handler. Blocking and CPU-heavy.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        check_header(bytes)?;
+        let started = Instant::now();
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect::<Vec<_>>();
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre =
+            PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        Ok(LoadedPlugin {
+            name: name.into(),
+            pre,
+            imports: imports.into(),
+            compile_time: started.elapsed(),
+        })
+    }
+}
+
+fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT_LAYER: [u8; 2] = [0x01, 0x00];
+    match bytes.get(..8) {
+        Some(head) if head.starts_with(MAGIC) => {
+            if head[6..8] == COMPONENT_LAYER {
+                Ok(())
+            } else {
+                Err(LoadError::CoreModule)
+            }
+        }
+        _ => Err(LoadError::NotWasm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_components_from_modules_and_garbage() {
+        assert!(check_header(b"\0asm\x0d\x00\x01\x00rest").is_ok());
+        assert!(matches!(
+            check_header(b"\0asm\x01\x00\x00\x00"),
+            Err(LoadError::CoreModule)
+        ));
+        assert!(matches!(
+            check_header(b"<html>not wasm"),
+            Err(LoadError::NotWasm)
+        ));
+        assert!(matches!(check_header(b""), Err(LoadError::NotWasm)));
+    }
+}

@@ -1,0 +1,168 @@
+//! `hookbox`, the binary: reads the config, wires the crates together, and owns everything
+//! a library should not (process signals, environment variables, `anyhow`, stdout).
+//!
+//! Subcommands: `serve` runs the webhook server; `run` calls one plugin once on one event
+//! file, the plugin author's inner loop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use hookbox_registry::Registry;
+use hookbox_runtime::{Runtime, RuntimeConfig};
+use hookbox_server::{App, Config};
+
+mod run;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookbox",
+    version,
+    about = "Run IM-server callbacks through sandboxed WebAssembly plugins"
+)]
+struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the webhook endpoints with the plugins in the config file.
+    Serve(ServeArgs),
+    /// Call one plugin once on one event file and print what it decided.
+    Run(run::RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "hookbox.toml")]
+    config: PathBuf,
+    /// Run each plugin's `build` command before loading it.
+    #[arg(long)]
+    build: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Run(args) => runtime.block_on(run::run(args)),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let base = config_dir(&args.config);
+    if args.build {
+        build_plugins(&config, &base).await?;
+    }
+    let runtime =
+        Arc::new(Runtime::new(RuntimeConfig::default()).context("cannot start the wasm runtime")?);
+    let registry = Arc::new(Registry::new(runtime));
+    registry
+        .load_all(&config.plugins, &base)
+        .await
+        .context("cannot load the plugins")?;
+    let app = App::new(&config, registry);
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        openim = %config.openim.path,
+        plugins = config.plugins.len(),
+        "hookbox serving"
+    );
+    hookbox_server::serve(listener, app.router(&config), shutdown_signal()).await?;
+    tracing::info!("hookbox stopped");
+    Ok(())
+}
+
+/// The directory config paths are relative to.
+fn config_dir(config: &Path) -> PathBuf {
+    match config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+async fn build_plugins(config: &Config, base: &Path) -> Result<()> {
+    for plugin in &config.plugins {
+        let Some(build) = &plugin.build else { continue };
+        let workdir = base.join(build.workdir.as_deref().unwrap_or(Path::new(".")));
+        tracing::info!(plugin = %plugin.name, command = %build.command, workdir = %workdir.display(), "building");
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&build.command)
+            .current_dir(&workdir)
+            .status()
+            .await
+            .with_context(|| format!("plugin {}: cannot run its build command", plugin.name))?;
+        if !status.success() {
+            bail!(
+                "plugin {}: build command `{}` failed ({status})",
+                plugin.name,
+                build.command
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests are then drained.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    // A request stuck past every plugin deadline cannot hold the process forever.
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        tracing::warn!("drain took longer than 30 s; exiting");
+        std::process::exit(1);
+    });
+}

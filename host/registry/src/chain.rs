@@ -1,0 +1,139 @@
+//! Running the plugins subscribed to one callback and combining what they decide.
+//!
+//! Before-callbacks: plugins run in priority order; the first reject or discard ends the
+//! chain; modify objects merge in order (a later plugin's key wins). After-callbacks: every
+//! plugin runs and the answer is always allow, because the IM server ignores it.
+//!
+//! A failing plugin (trap, timeout, limit, `err`, unusable verdict) is replaced by its
+//! manifest's `on_error` answer: fail open skips it, fail closed rejects with its code.
+//! Either way the caller gets a verdict, never an error: there is always an envelope to send.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookbox_model::{Event, JsonObject, Phase, Verdict};
+use hookbox_runtime::Runtime;
+
+use crate::snapshot::PluginEntry;
+
+/// What one plugin did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepResult {
+    /// It returned this kind of verdict (`allow`, `modify`, `reject`, `discard`).
+    Decided(&'static str),
+    /// It failed; the failure's kind and a human-readable description.
+    Failed {
+        /// Stable label: an [`InvokeError::kind`] or `modify_refused`.
+        kind: &'static str,
+        /// What happened, for logs.
+        message: String,
+    },
+}
+
+/// One plugin's part in a chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The version that ran.
+    pub sha256: String,
+    /// What it did.
+    pub result: StepResult,
+    /// Wall time of the call.
+    pub elapsed: Duration,
+    /// Fuel used (0 when the call failed).
+    pub fuel_used: u64,
+    /// Peak linear memory in bytes (0 when the call failed).
+    pub peak_memory_bytes: usize,
+}
+
+/// The combined verdict of a chain and what each plugin did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainReport {
+    /// What the IM server should be told.
+    pub verdict: Verdict,
+    /// One entry per plugin that ran, in order.
+    pub steps: Vec<StepReport>,
+}
+
+/// Run `chain` on `event`. `check_modify` is the dialect's judgement of a modify object for
+/// this callback; a refused modify counts as that plugin failing.
+pub async fn run_chain(
+    runtime: &Runtime,
+    chain: &[Arc<PluginEntry>],
+    event: &Event,
+    phase: Phase,
+    check_modify: impl Fn(&JsonObject) -> Result<(), String>,
+) -> ChainReport {
+    let mut merged: Option<JsonObject> = None;
+    let mut steps = Vec::with_capacity(chain.len());
+    for entry in chain {
+        let started = Instant::now();
+        let called = runtime
+            .invoke(&entry.plugin, event, &entry.config, &entry.limits)
+            .await;
+        let mut step = StepReport {
+            plugin: entry.manifest.name.clone(),
+            sha256: entry.sha256.clone(),
+            result: StepResult::Decided("allow"),
+            elapsed: started.elapsed(),
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+        };
+        let decided = match called {
+            Ok(outcome) => {
+                step.fuel_used = outcome.fuel_used;
+                step.peak_memory_bytes = outcome.peak_memory_bytes;
+                match outcome.verdict {
+                    Verdict::Modify(fields) if phase == Phase::Before => {
+                        match check_modify(&fields) {
+                            Ok(()) => Ok(Verdict::Modify(fields)),
+                            Err(why) => Err(("modify_refused", why)),
+                        }
+                    }
+                    verdict => Ok(verdict),
+                }
+            }
+            Err(error) => Err((error.kind(), error.to_string())),
+        };
+        let verdict = match decided {
+            Ok(verdict) => {
+                step.result = StepResult::Decided(verdict.kind());
+                verdict
+            }
+            Err((kind, message)) => {
+                tracing::warn!(
+                    plugin = %entry.manifest.name,
+                    command = %event.command,
+                    failure = kind,
+                    on_error = ?entry.manifest.on_error,
+                    "plugin failed: {message}"
+                );
+                step.result = StepResult::Failed { kind, message };
+                match entry.manifest.failure_verdict() {
+                    Some(rejection) => Verdict::Reject(rejection),
+                    None => Verdict::Allow,
+                }
+            }
+        };
+        steps.push(step);
+        if phase == Phase::After {
+            continue;
+        }
+        match verdict {
+            Verdict::Allow => {}
+            Verdict::Modify(fields) => merged.get_or_insert_with(JsonObject::new).extend(fields),
+            stop @ (Verdict::Reject(_) | Verdict::Discard) => {
+                return ChainReport {
+                    verdict: stop,
+                    steps,
+                };
+            }
+        }
+    }
+    let verdict = match merged {
+        Some(fields) if phase == Phase::Before => Verdict::Modify(fields),
+        _ => Verdict::Allow,
+    };
+    ChainReport { verdict, steps }
+}

@@ -1,0 +1,30 @@
+//! Which plugins exist, which callbacks they handle, and what a chain of them decides.
+//!
+//! The registry reads plugin manifests, compiles every plugin off the request path, and
+//! publishes an immutable [`Snapshot`] (command → plugins in priority order) behind an
+//! atomic pointer. A request takes the snapshot once and finishes on it, so a later swap
+//! never changes a request that is already running.
+//!
+//! This crate is *not* a dialect and not a server: it never parses an IM server's payload
+//! nor renders its envelope. The one thing it needs from a dialect, "may a modify set these
+//! fields?", comes in as a closure.
+//!
+//! The decision a reader may question: routes are keyed by command name alone, not by
+//! (dialect, command). OpenIM's commands are `callback…` and Tencent's are `Area.Callback…`,
+//! so the names never collide, and a plugin can subscribe to both servers' commands in one
+//! list.
+//!
+//! # Layout
+//! - [`manifest`]: one plugin's configuration (`[[plugin]]` in `hookbox.toml`).
+//! - [`snapshot`]: loading plugins and the routing snapshot.
+//! - [`chain`]: running the plugins subscribed to one command and combining their verdicts.
+
+#![deny(missing_docs)]
+
+pub mod chain;
+pub mod manifest;
+pub mod snapshot;
+
+pub use chain::{ChainReport, StepReport, StepResult, run_chain};
+pub use manifest::{BuildSpec, Grants, LimitsSpec, OnError, PluginManifest};
+pub use snapshot::{PluginEntry, Registry, RegistryError, Snapshot};

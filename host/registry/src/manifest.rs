@@ -1,0 +1,315 @@
+//! One plugin's manifest: the `[[plugin]]` table of `hookbox.toml`.
+//!
+//! Every table rejects unknown keys, so a typo is an error that names the key instead of a
+//! silently ignored setting. Capabilities are deny-by-default: a grant this version cannot
+//! honour is refused when the config loads, not when a plugin first uses it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hookbox_model::Rejection;
+use hookbox_runtime::CallLimits;
+use serde::{Deserialize, Serialize};
+
+/// A plugin as the operator configured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginManifest {
+    /// Unique name, `[a-z0-9][a-z0-9-]{0,62}`.
+    pub name: String,
+    /// Path to the component (`.wasm`), relative to the config file.
+    pub source: PathBuf,
+    /// How to build the component (`hookbox serve --build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+    /// The callback commands this plugin handles, e.g. `callbackBeforeSendSingleMsgCommand`.
+    pub commands: Vec<String>,
+    /// Order in a chain: lower runs first; ties run in config order.
+    #[serde(default)]
+    pub priority: i32,
+    /// What the IM server hears when this plugin fails.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// The error code sent when `on_error = "reject"`.
+    #[serde(default = "default_on_error_code")]
+    pub on_error_code: i32,
+    /// The message sent when `on_error = "reject"`.
+    #[serde(default = "default_on_error_message")]
+    pub on_error_message: String,
+    /// Resource limits for each call.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// Capabilities granted to the plugin.
+    #[serde(default)]
+    pub grants: Grants,
+    /// A disabled plugin is loaded and validated but receives no callbacks.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_on_error_code() -> i32 {
+    5000
+}
+
+fn default_on_error_message() -> String {
+    "the request could not be checked; try again later".to_owned()
+}
+
+/// A build step run before serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// Shell command, run with `sh -c`.
+    pub command: String,
+    /// Working directory, relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// The answer for a callback when a plugin fails (trap, timeout, limit, error, bad output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Let the action through, as if the plugin had allowed it (fail open).
+    #[default]
+    Allow,
+    /// Refuse the action with `on_error_code` (fail closed).
+    Reject,
+}
+
+/// Per-call limits as written in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSpec {
+    /// Wall-clock time per call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory cap, in MiB.
+    pub memory_mb: u64,
+    /// Instruction budget per call (wasmtime fuel); absent = unmetered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Largest verdict (modify JSON, reject text) a call may return, in KiB.
+    pub max_output_kb: u64,
+    /// Log output per call, in KiB.
+    pub max_log_kb: u64,
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        let call = CallLimits::default();
+        LimitsSpec {
+            timeout_ms: u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
+            memory_mb: (call.memory_bytes >> 20) as u64,
+            fuel: call.fuel,
+            max_output_kb: (call.max_output_bytes >> 10) as u64,
+            max_log_kb: (call.max_log_bytes >> 10) as u64,
+        }
+    }
+}
+
+impl LimitsSpec {
+    /// The runtime limits these settings mean.
+    pub fn call_limits(&self) -> CallLimits {
+        let bytes = |n: u64, shift: u32| {
+            usize::try_from(n.saturating_mul(1 << shift)).unwrap_or(usize::MAX)
+        };
+        CallLimits {
+            timeout: Duration::from_millis(self.timeout_ms),
+            memory_bytes: bytes(self.memory_mb, 20),
+            fuel: self.fuel,
+            max_output_bytes: bytes(self.max_output_kb, 10),
+            max_log_bytes: bytes(self.max_log_kb, 10),
+        }
+    }
+}
+
+/// Capabilities granted to a plugin. Everything is denied unless listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Values the plugin reads through `wasi:config/store`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Key-value storage (not available in this version; must be false).
+    #[serde(default)]
+    pub kv: bool,
+    /// Hosts the plugin may call over HTTP (not available in this version; must be empty).
+    #[serde(default)]
+    pub outbound_hosts: Vec<String>,
+}
+
+/// Why a manifest is not acceptable, beyond what the TOML schema checks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The name does not match `[a-z0-9][a-z0-9-]{0,62}`.
+    #[error(
+        "plugin name {0:?} is invalid: use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+    )]
+    InvalidName(String),
+    /// The plugin subscribes to no command.
+    #[error("plugin {0:?} lists no commands")]
+    NoCommands(String),
+    /// A limit is zero or out of range.
+    #[error("plugin {name:?}: limits.{key} {problem}")]
+    BadLimit {
+        /// The plugin.
+        name: String,
+        /// The limit's key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A grant this version of hookbox cannot honour.
+    #[error("plugin {name:?}: grants.{grant} is not available in this version of hookbox")]
+    UnsupportedGrant {
+        /// The plugin.
+        name: String,
+        /// The grant.
+        grant: &'static str,
+    },
+}
+
+/// Whether `name` is a valid plugin name.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let ok_char = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && ok_char(&bytes[0])
+        && bytes.iter().all(|c| ok_char(c) || *c == b'-')
+}
+
+impl PluginManifest {
+    /// Check what the schema cannot: name syntax, non-empty commands, sane limits, grants.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let name = || self.name.clone();
+        if !is_valid_name(&self.name) {
+            return Err(ManifestError::InvalidName(name()));
+        }
+        if self.commands.is_empty() {
+            return Err(ManifestError::NoCommands(name()));
+        }
+        let limits = &self.limits;
+        let bad = |key, problem| {
+            Err(ManifestError::BadLimit {
+                name: name(),
+                key,
+                problem,
+            })
+        };
+        if limits.timeout_ms == 0 || limits.timeout_ms > 60_000 {
+            return bad("timeout_ms", "must be between 1 and 60000");
+        }
+        if limits.memory_mb == 0 || limits.memory_mb > 4096 {
+            return bad("memory_mb", "must be between 1 and 4096");
+        }
+        if limits.fuel == Some(0) {
+            return bad("fuel", "must be positive (leave it out for no budget)");
+        }
+        if limits.max_output_kb == 0 {
+            return bad("max_output_kb", "must be positive");
+        }
+        if self.grants.kv {
+            return Err(ManifestError::UnsupportedGrant {
+                name: name(),
+                grant: "kv",
+            });
+        }
+        if !self.grants.outbound_hosts.is_empty() {
+            return Err(ManifestError::UnsupportedGrant {
+                name: name(),
+                grant: "outbound_hosts",
+            });
+        }
+        Ok(())
+    }
+
+    /// The verdict that stands in for this plugin when it fails.
+    pub fn failure_verdict(&self) -> Option<Rejection> {
+        match self.on_error {
+            OnError::Allow => None,
+            OnError::Reject => Some(Rejection {
+                code: self.on_error_code,
+                message: self.on_error_message.clone(),
+                detail: format!("plugin {} failed", self.name),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PluginManifest, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn defaults_are_fail_open_with_default_limits() {
+        let m = parse("name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\n").unwrap();
+        assert_eq!(m.on_error, OnError::Allow);
+        assert_eq!(m.limits, LimitsSpec::default());
+        assert_eq!(m.limits.call_limits(), CallLimits::default());
+        assert!(m.enabled);
+        assert_eq!(m.failure_verdict(), None);
+        m.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let err = parse("name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\ntimeout = 5\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `timeout`"), "{err}");
+        let err = parse(
+            "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\nlimits = { timeout = 5 }\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `timeout`"), "{err}");
+    }
+
+    #[test]
+    fn reject_policy_carries_its_code() {
+        let m = parse(
+            "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\non_error = \"reject\"\non_error_code = 5100\n",
+        )
+        .unwrap();
+        assert_eq!(m.failure_verdict().map(|r| r.code), Some(5100));
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut m = parse("name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\n").unwrap();
+        for bad in ["", "A", "-a", "a/b", "../x", &"a".repeat(64)] {
+            m.name = bad.to_owned();
+            assert_eq!(
+                m.validate(),
+                Err(ManifestError::InvalidName(bad.to_owned()))
+            );
+        }
+        m.name = "a".into();
+        m.limits.timeout_ms = 0;
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::BadLimit {
+                key: "timeout_ms",
+                ..
+            })
+        ));
+        m.limits.timeout_ms = 100;
+        m.grants.kv = true;
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::UnsupportedGrant { grant: "kv", .. })
+        ));
+        m.grants.kv = false;
+        m.commands.clear();
+        assert_eq!(m.validate(), Err(ManifestError::NoCommands("a".into())));
+    }
+}

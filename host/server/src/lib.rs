@@ -1,0 +1,28 @@
+//! hookbox's HTTP side: the webhook endpoints IM servers call, the config file, and the one
+//! error type an HTTP client ever sees.
+//!
+//! This crate is *not* where verdicts are made or envelopes written: it hands the request to
+//! a dialect, the parsed callback to the registry's chain, and the chain's verdict back to the
+//! dialect. It never touches a wasmtime type.
+//!
+//! The decision a reader may question: a failing plugin is never an HTTP error. Once a
+//! callback has parsed, the IM server always gets HTTP 200 with a valid envelope (the
+//! plugins' verdict or their `on_error` answer), because OpenIM blocks the user's action on
+//! anything it cannot parse. HTTP errors are only for requests that are not callbacks.
+//!
+//! # Layout
+//! - [`config`]: `hookbox.toml`.
+//! - [`app`]: the router, its state, and `serve` (bound listener + shutdown future).
+//! - `ingress`: the per-dialect webhook handlers.
+//! - [`error`]: [`ApiError`], the only error that becomes an HTTP response.
+
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod error;
+mod ingress;
+
+pub use app::{App, Counters, serve};
+pub use config::{Config, ConfigError};
+pub use error::ApiError;

@@ -15,9 +15,9 @@
 //! list.
 //!
 //! # Layout
-//! - [`manifest`]: one plugin's configuration (`[[plugin]]` in `hookbox.toml`).
-//! - [`snapshot`]: loading plugins and the routing snapshot.
-//! - [`chain`]: running the plugins subscribed to one command and combining their verdicts.
+//! - [`manifest`] — one plugin's configuration (`[[plugin]]` in `hookbox.toml`).
+//! - [`snapshot`] — loading plugins and the routing snapshot.
+//! - [`chain`] — running the plugins subscribed to one command and combining their verdicts.
 
 #![deny(missing_docs)]
 

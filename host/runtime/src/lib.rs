@@ -13,11 +13,11 @@
 //! microseconds (see `shared/research/hop-floor.md`).
 //!
 //! # Layout
-//! - [`engine`]: the engine, its pooling allocator and the epoch ticker thread.
-//! - [`plugin`]: compiling and validating a component ([`Runtime::load`]).
-//! - [`invoke`]: one call under limits ([`Runtime::invoke`]).
-//! - `host`: the host side of the imports a plugin may use (logging, config, stdio capture).
-//! - `bindings`: the only `bindgen!` over `wit/`.
+//! - [`engine`] — the engine, its pooling allocator and the epoch ticker thread.
+//! - [`plugin`] — compiling and validating a component ([`Runtime::load`]).
+//! - [`invoke`] — one call under limits ([`Runtime::invoke`]).
+//! - `host` — the host side of the imports a plugin may use (logging, config, stdio capture).
+//! - `bindings` — the only `bindgen!` over `wit/`.
 
 #![deny(missing_docs)]
 

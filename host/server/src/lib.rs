@@ -11,10 +11,10 @@
 //! anything it cannot parse. HTTP errors are only for requests that are not callbacks.
 //!
 //! # Layout
-//! - [`config`]: `hookbox.toml`.
-//! - [`app`]: the router, its state, and `serve` (bound listener + shutdown future).
-//! - `ingress`: the per-dialect webhook handlers.
-//! - [`error`]: [`ApiError`], the only error that becomes an HTTP response.
+//! - [`config`] — `hookbox.toml`.
+//! - [`app`] — the router, its state, and `serve` (bound listener + shutdown future).
+//! - `ingress` — the per-dialect webhook handlers.
+//! - [`error`] — [`ApiError`], the only error that becomes an HTTP response.
 
 #![deny(missing_docs)]
 

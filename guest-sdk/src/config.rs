@@ -1,0 +1,101 @@
+//! The plugin's configuration (`wasi:config/store`): the key-value pairs the operator granted
+//! this plugin in `hookbox.toml` (`grants = { config = { banned = "spam,scam" } }`).
+//!
+//! Calling any of these makes the component import `wasi:config/store`.
+//!
+//! Outside WebAssembly (native unit tests of plugin logic) values come from a per-thread map
+//! that tests fill with `set_native` and empty with `clear_native`.
+
+use crate::Error;
+
+/// The value granted under `key`, or `None` when there is none or the store failed (use
+/// [`try_get`] to tell those apart).
+pub fn get(key: &str) -> Option<String> {
+    try_get(key).ok().flatten()
+}
+
+/// Every key-value pair this plugin may read; empty when the store failed (use
+/// [`try_get_all`] to see the failure).
+pub fn get_all() -> Vec<(String, String)> {
+    try_get_all().unwrap_or_default()
+}
+
+/// The value granted under `key`, or `None` when there is none.
+///
+/// # Errors
+///
+/// The host's configuration source failed.
+pub fn try_get(key: &str) -> Result<Option<String>, Error> {
+    imp::get(key)
+}
+
+/// Every key-value pair this plugin may read.
+///
+/// # Errors
+///
+/// The host's configuration source failed.
+pub fn try_get_all() -> Result<Vec<(String, String)>, Error> {
+    imp::get_all()
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use crate::Error;
+    use crate::bindings::wasi::config::store;
+
+    fn convert(err: store::Error) -> Error {
+        match err {
+            store::Error::Upstream(msg) => Error::new(format!("config store: {msg}")),
+            store::Error::Io(msg) => Error::new(format!("config store I/O: {msg}")),
+        }
+    }
+
+    pub(super) fn get(key: &str) -> Result<Option<String>, Error> {
+        store::get(key).map_err(convert)
+    }
+
+    pub(super) fn get_all() -> Result<Vec<(String, String)>, Error> {
+        store::get_all().map_err(convert)
+    }
+}
+
+/// Set a value that [`get`] returns on this thread (native builds only: for unit tests of
+/// plugin logic).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_native(key: impl Into<String>, value: impl Into<String>) {
+    imp::NATIVE.with(|map| {
+        map.borrow_mut().insert(key.into(), value.into());
+    });
+}
+
+/// Remove every value set with [`set_native`] on this thread (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn clear_native() {
+    imp::NATIVE.with(|map| map.borrow_mut().clear());
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use crate::Error;
+
+    thread_local! {
+        pub(super) static NATIVE: RefCell<BTreeMap<String, String>> =
+            const { RefCell::new(BTreeMap::new()) };
+    }
+
+    pub(super) fn get(key: &str) -> Result<Option<String>, Error> {
+        Ok(NATIVE.with(|map| map.borrow().get(key).cloned()))
+    }
+
+    pub(super) fn get_all() -> Result<Vec<(String, String)>, Error> {
+        Ok(NATIVE.with(|map| {
+            map.borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }))
+    }
+}

@@ -13,12 +13,14 @@
 //! per-command schema**. The IM server adds and reshapes fields between releases; the dialect only
 //! checks what routing needs (UTF-8, a JSON object of bounded depth, a well-formed command that
 //! agrees with the URL) and hands plugins the original bytes. Strictness is spent on the other
-//! direction instead: what a plugin asks the IM server to change ([`openim::check_modify`]),
-//! because a wrongly typed field there makes the IM server fail the user's action.
+//! direction instead: what a plugin asks the IM server to change ([`openim::check_modify`],
+//! [`tencent::check_modify`]), because a wrongly typed field there makes the IM server fail the
+//! user's action.
 
 #![deny(missing_docs)]
 
 pub mod openim;
+pub mod tencent;
 
 mod wire;
 
@@ -65,8 +67,10 @@ impl Callback {
     }
 }
 
-/// Why a request is not a callback this dialect can handle. Every variant is the sender's fault
-/// (HTTP 400); none of them echoes more than a short, escaped excerpt of the input.
+/// Why a request is not a callback this dialect can handle. Every variant is the sender's fault:
+/// HTTP 400, except the authentication variants (`missing_app_id` to `request_from_future`, see
+/// [`DialectError::status`]), which are HTTP 401. None of them echoes more than a short, escaped
+/// excerpt of the input, and none echoes a secret or the expected signature.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DialectError {
@@ -127,6 +131,72 @@ pub enum DialectError {
         /// The second command.
         second: String,
     },
+    /// A source that must carry the command does not (Tencent: both the `CallbackCommand` query
+    /// parameter and the body's `CallbackCommand`).
+    #[error("no `{field}` in the request {source_name}")]
+    CommandMissingFrom {
+        /// Where the command is missing (`query`, `body`).
+        source_name: &'static str,
+        /// The parameter or body key that should carry it.
+        field: &'static str,
+    },
+    /// Authentication: the request names no app (Tencent: no `SdkAppid` query parameter).
+    #[error("no `SdkAppid` query parameter")]
+    MissingAppId,
+    /// Authentication: the app id is not a decimal number.
+    #[error("`SdkAppid` {value:?} is not a decimal app id")]
+    BadAppId {
+        /// The offending value, cut to a short excerpt.
+        value: String,
+    },
+    /// Authentication: the app id is not one this server is configured for.
+    #[error("`SdkAppid` {sdk_app_id} is not a configured app")]
+    UnknownApp {
+        /// The app id the request named.
+        sdk_app_id: u64,
+    },
+    /// Authentication: an authentication parameter appears more than once.
+    #[error("query parameter `{name}` appears more than once")]
+    DuplicateAuthParameter {
+        /// The parameter.
+        name: &'static str,
+    },
+    /// Authentication: the app has a token, but the request carries no `Sign`.
+    #[error("the app requires a signature, but the request has no `Sign` query parameter")]
+    MissingSignature,
+    /// Authentication: the `Sign` is malformed or does not match.
+    #[error("`Sign` is not valid: {reason}")]
+    BadSignature {
+        /// Why (never the expected value).
+        reason: &'static str,
+    },
+    /// Authentication: the app has a token, but the request carries no `RequestTime`.
+    #[error("the app requires a signature, but the request has no `RequestTime` query parameter")]
+    MissingRequestTime,
+    /// Authentication: `RequestTime` is not a decimal Unix time in seconds.
+    #[error("`RequestTime` {value:?} is not a Unix time in seconds")]
+    BadRequestTime {
+        /// The offending value, cut to a short excerpt.
+        value: String,
+    },
+    /// Authentication: `RequestTime` is further in the past than the accepted clock skew.
+    #[error("request is {age_secs} s old; at most {max_skew_secs} s are accepted")]
+    StaleRequest {
+        /// How far `RequestTime` lies behind the server's clock.
+        age_secs: u128,
+        /// The accepted skew.
+        max_skew_secs: u64,
+    },
+    /// Authentication: `RequestTime` is further in the future than the accepted clock skew.
+    #[error(
+        "request is dated {ahead_secs} s in the future; at most {max_skew_secs} s are accepted"
+    )]
+    RequestFromFuture {
+        /// How far `RequestTime` lies ahead of the server's clock.
+        ahead_secs: u128,
+        /// The accepted skew.
+        max_skew_secs: u64,
+    },
 }
 
 impl DialectError {
@@ -142,12 +212,45 @@ impl DialectError {
             DialectError::CommandNotString { .. } => "command_not_string",
             DialectError::InvalidCommand { .. } => "invalid_command",
             DialectError::CommandMismatch { .. } => "command_mismatch",
+            DialectError::CommandMissingFrom { .. } => "missing_command",
+            DialectError::MissingAppId => "missing_app_id",
+            DialectError::BadAppId { .. } => "bad_app_id",
+            DialectError::UnknownApp { .. } => "unknown_app",
+            DialectError::DuplicateAuthParameter { .. } => "duplicate_auth_parameter",
+            DialectError::MissingSignature => "missing_signature",
+            DialectError::BadSignature { .. } => "bad_signature",
+            DialectError::MissingRequestTime => "missing_request_time",
+            DialectError::BadRequestTime { .. } => "bad_request_time",
+            DialectError::StaleRequest { .. } => "stale_request",
+            DialectError::RequestFromFuture { .. } => "request_from_future",
         }
     }
 
-    /// The HTTP status to answer with: `400 Bad Request` for every variant.
+    /// Whether the request failed authentication (it must not be trusted at all).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            DialectError::MissingAppId
+                | DialectError::BadAppId { .. }
+                | DialectError::UnknownApp { .. }
+                | DialectError::DuplicateAuthParameter { .. }
+                | DialectError::MissingSignature
+                | DialectError::BadSignature { .. }
+                | DialectError::MissingRequestTime
+                | DialectError::BadRequestTime { .. }
+                | DialectError::StaleRequest { .. }
+                | DialectError::RequestFromFuture { .. }
+        )
+    }
+
+    /// The HTTP status to answer with: `401 Unauthorized` for the authentication variants
+    /// ([`DialectError::is_unauthorized`]), `400 Bad Request` for every other one.
     pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::BAD_REQUEST
+        if self.is_unauthorized() {
+            http::StatusCode::UNAUTHORIZED
+        } else {
+            http::StatusCode::BAD_REQUEST
+        }
     }
 }
 

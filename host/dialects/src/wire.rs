@@ -1,10 +1,14 @@
-//! Small wire-level helpers shared by the dialects: a nesting pre-scan for JSON bodies, query
-//! string decoding, JSON type names for error messages and command-name validation.
+//! Small wire-level helpers shared by the dialects: the body rules (UTF-8, a JSON object, a
+//! nesting pre-scan), query string decoding, JSON type names for error messages and command-name
+//! validation.
 //!
 //! Not a JSON or URL parser: serde_json parses bodies, and the pre-scan here only counts
 //! brackets so a hostile body is refused before serde_json recurses into it.
 
+use hookbox_model::JsonObject;
 use serde_json::Value;
+
+use crate::DialectError;
 
 /// Deepest accepted nesting of arrays/objects in a request body (the top-level object is 1).
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -46,6 +50,28 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
+/// Applies the body rules every dialect shares: UTF-8, not blank, at most [`MAX_DEPTH`] levels
+/// deep (checked before serde_json recurses), a JSON object. Returns the text (the body itself,
+/// unchanged) and the parsed object.
+pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), DialectError> {
+    let text = std::str::from_utf8(body).map_err(|e| DialectError::BodyNotUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    if text.trim_ascii().is_empty() {
+        return Err(DialectError::BodyEmpty);
+    }
+    if nests_deeper_than(text, MAX_DEPTH) {
+        return Err(DialectError::BodyTooDeep { limit: MAX_DEPTH });
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok((text, map)),
+        Ok(other) => Err(DialectError::BodyNotObject {
+            found: json_type(&other),
+        }),
+        Err(e) => Err(DialectError::BodyNotJson(e)),
+    }
+}
+
 /// The JSON type of `value`, as an error message names it.
 pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
@@ -76,6 +102,13 @@ pub(crate) fn query_values<'q>(
                 _ => None,
             }
         })
+}
+
+/// The first value of the query parameter `name` that decodes to UTF-8, unless it is empty.
+pub(crate) fn first_query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query_values(query?, name)
+        .find_map(Result::ok)
+        .filter(|v| !v.is_empty())
 }
 
 /// Decodes one form-encoded component; `None` if the bytes are not UTF-8.
@@ -133,6 +166,32 @@ mod tests {
         assert_eq!(bad, vec![Err("%FF")]);
         assert_eq!(query_values("command", "command").count(), 1);
         assert_eq!(query_values("", "command").count(), 0);
+    }
+
+    #[test]
+    fn object_body_rules() {
+        let (text, map) = parse_object_body(b" {\"a\":1}\n").expect("object");
+        assert_eq!(text, " {\"a\":1}\n");
+        assert_eq!(map.get("a"), Some(&Value::from(1)));
+        let code = |body: &[u8]| parse_object_body(body).err().map(|e| e.code());
+        assert_eq!(code(b"\xff{}"), Some("body_not_utf8"));
+        assert_eq!(code(b" \n\t"), Some("body_empty"));
+        assert_eq!(code(b"[1]"), Some("body_not_object"));
+        assert_eq!(code(b"{\"a\":}"), Some("body_not_json"));
+        let deep = format!(
+            "{{\"a\":{}1{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        assert_eq!(code(deep.as_bytes()), Some("body_too_deep"));
+    }
+
+    #[test]
+    fn first_query_value_skips_undecodable_and_refuses_empty() {
+        let q = "a=%FF&a=x+y&a=z";
+        assert_eq!(first_query_value(Some(q), "a"), Some("x y".to_owned()));
+        assert_eq!(first_query_value(Some("a=&a=x"), "a"), None);
+        assert_eq!(first_query_value(None, "a"), None);
     }
 
     #[test]

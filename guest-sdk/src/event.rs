@@ -11,7 +11,8 @@ pub enum Dialect {
     /// OpenIM Server. Commands look like `callbackBeforeSendSingleMsgCommand`; typed request
     /// bodies are in [`crate::openim`].
     OpenIm,
-    /// Tencent Cloud Chat. Commands look like `Group.CallbackBeforeSendMsg`.
+    /// Tencent Cloud Chat. Commands look like `Group.CallbackBeforeSendMsg`; typed request
+    /// bodies are in [`crate::tencent`].
     Tencent,
 }
 
@@ -37,8 +38,9 @@ impl From<wit::Dialect> for Dialect {
 /// One callback as the IM server sent it.
 ///
 /// The body is kept as the raw JSON text the IM server posted: parse it into a typed struct
-/// with [`Event::json`] (see [`crate::openim`]) or into a [`serde_json::Value`] with
-/// [`Event::value`] for commands the SDK has no struct for.
+/// with [`Event::json`] (see [`crate::openim`], [`crate::tencent`]), read a chat message of
+/// either dialect with [`crate::message::TextMessage::from_event`], or parse it into a
+/// [`serde_json::Value`] with [`Event::value`] for commands the SDK has no struct for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     dialect: Dialect,
@@ -90,7 +92,8 @@ impl Event {
     }
 
     /// The callback command, e.g. `callbackBeforeSendSingleMsgCommand` or
-    /// `Group.CallbackBeforeSendMsg`. Constants for OpenIM are in [`crate::openim::command`].
+    /// `Group.CallbackBeforeSendMsg`. Constants are in [`crate::openim::command`] and
+    /// [`crate::tencent::command`].
     pub fn command(&self) -> &str {
         &self.command
     }
@@ -135,8 +138,8 @@ impl Event {
         self.deadline_ms
     }
 
-    /// The body parsed into `T`, usually one of the [`crate::openim`] structs. Unknown fields
-    /// are ignored by those structs. `T` may borrow from the payload (`&str`, `Cow<str>`).
+    /// The body parsed into `T`, usually one of the [`crate::openim`] or [`crate::tencent`]
+    /// structs. Unknown fields are ignored by those structs. `T` may borrow from the payload (`&str`, `Cow<str>`).
     ///
     /// # Errors
     ///

@@ -80,10 +80,15 @@
 //! # What a plugin gets
 //!
 //! - [`Event`]: the dialect, the command, the raw JSON body, request metadata
-//!   (`operationID`, ...) and the time left. Parse the body with [`Event::json`] into one of
-//!   the [`openim`] structs, or with [`Event::value`] into a [`serde_json::Value`].
+//!   (`operationID`; for Tencent `SdkAppid`, `ClientIP`, `OptPlatform`) and the time left.
+//!   Parse the body with [`Event::json`] into one of the [`openim`] or [`tencent`] structs, or
+//!   with [`Event::value`] into a [`serde_json::Value`].
+//! - [`message::TextMessage`]: one view of a chat message for both dialects (sender, target,
+//!   text, phase) with the verdicts that change its text in the dialect's own terms, so one
+//!   plugin serves OpenIM and Tencent Cloud Chat.
 //! - [`Verdict`]: allow, reject (code, message, detail), discard, or modify (a JSON object of
-//!   response fields in the dialect's own names).
+//!   response fields in the dialect's own names: OpenIM `content`, ...; Tencent `MsgBody`,
+//!   `CloudCustomData`, `ResultItem`, see [`tencent::SendMsgModify`]).
 //! - [`Error`]: the plugin could not decide; the host then applies the plugin's `on_error`
 //!   policy. Anything returned as `Err` is logged by the host, never shown to the IM client.
 //! - [`config`] (`wasi:config/store`) and [`log`] (`wasi:logging`): host capabilities. A
@@ -108,8 +113,11 @@
 pub mod config;
 mod error;
 mod event;
+mod json;
 pub mod log;
+pub mod message;
 pub mod openim;
+pub mod tencent;
 mod verdict;
 
 pub use error::Error;
@@ -158,7 +166,10 @@ pub trait Plugin {
 
 /// Everything a plugin usually needs: `use hookbox_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Dialect, Error, Event, Plugin, Rejection, Verdict, config, log, openim};
+    pub use crate::message::{MessagePhase, Target, TextMessage};
+    pub use crate::{
+        Dialect, Error, Event, Plugin, Rejection, Verdict, config, log, message, openim, tencent,
+    };
 }
 
 /// Export a [`Plugin`] as the component's `hookbox:plugin/handler` interface. Use it once per

@@ -26,20 +26,9 @@
 //! the response fields OpenIM applies; for `callbackBeforeMsgModifyCommand` use
 //! [`Verdict::replace_text`](crate::Verdict::replace_text).
 
-use core::fmt;
+use serde::{Deserialize, Serialize};
 
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
-
-/// Read `null` as the type's default (Go encodes nil slices and nil pointers as `null`).
-fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
+use crate::json::{RawFields, nullable, raw_string};
 
 /// Callback command names, exactly as OpenIM sends them in the URL and `callbackCommand`.
 pub mod command {
@@ -291,42 +280,8 @@ pub fn text_of(content_type: i32, content: &str) -> Option<String> {
 pub fn replace_text_in_content(content_type: i32, content: &str, new_text: &str) -> Option<String> {
     let key = text_key(content_type)?;
     let mut elem: RawFields = serde_json::from_str(content).ok()?;
-    let text = RawValue::from_string(serde_json::to_string(new_text).ok()?).ok()?;
-    match elem.0.iter_mut().find(|(k, _)| k == key) {
-        Some((_, value)) => *value = text,
-        None => elem.0.push((key.to_owned(), text)),
-    }
+    elem.set(key, raw_string(new_text));
     serde_json::to_string(&elem).ok()
-}
-
-/// A JSON object's fields in document order, values kept verbatim: editing one field leaves
-/// every other byte of the object as it was (and needs no `serde_json::Value`).
-struct RawFields(Vec<(String, Box<RawValue>)>);
-
-impl<'de> Deserialize<'de> for RawFields {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = RawFields;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFields, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
-                    fields.push(entry);
-                }
-                Ok(RawFields(fields))
-            }
-        }
-        deserializer.deserialize_map(Fields)
-    }
-}
-
-impl Serialize for RawFields {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
-    }
 }
 
 /// Defines a request struct: every field is `pub`, renamed to its exact JSON key, optional on

@@ -6,7 +6,9 @@ use crate::Error;
 use crate::bindings::hookbox::plugin::types as wit;
 
 /// A refusal. `code` and `message` reach the client where the dialect allows it (OpenIM:
-/// `errCode`/`errMsg`/`errDlt`; use a code in 5000–9999 there, never 0).
+/// `errCode`/`errMsg`/`errDlt`; use a code in 5000–9999 there, never 0. Tencent: `ErrorCode`/
+/// `ErrorInfo`, only for a code in the command's custom range, see
+/// [`crate::tencent::code`]; [`crate::message::TextMessage::reject`] picks one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// The error code the client sees.

@@ -149,7 +149,14 @@ pub(super) fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(
         };
         match rule.ty {
             FieldType::String => expect_string(key, value)?,
-            FieldType::MsgBody => check_msg_body(command_name, key, value)?,
+            FieldType::MsgBody => {
+                let original = callback
+                    .request
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .map_or(&[][..], Vec::as_slice);
+                check_msg_body(command_name, key, value, original)?
+            }
             FieldType::AccountList {
                 items,
                 key: account,
@@ -225,7 +232,15 @@ fn expect_object<'v>(field: &str, value: &'v Value) -> Result<&'v JsonObject, Mo
     }
 }
 
-fn check_msg_body(command: &str, field: &str, value: &Value) -> Result<(), ModifyError> {
+/// `original` is the request's own `MsgBody`: an element a plugin copies back unchanged is
+/// accepted whatever it holds (a newer SDK's element type, extra keys), because Tencent sent
+/// it; only elements the plugin wrote itself are checked against the documented shapes.
+fn check_msg_body(
+    command: &str,
+    field: &str,
+    value: &Value,
+    original: &[Value],
+) -> Result<(), ModifyError> {
     let elements = expect_array(field, value, FieldType::MsgBody.expected())?;
     if elements.is_empty() {
         return Err(refused(
@@ -236,6 +251,10 @@ fn check_msg_body(command: &str, field: &str, value: &Value) -> Result<(), Modif
     let mut custom_seen = false;
     for (i, element) in elements.iter().enumerate() {
         let path = format!("{field}[{i}]");
+        if original.contains(element) {
+            custom_seen |= element.get(MSG_TYPE).and_then(Value::as_str) == Some(CUSTOM_ELEM);
+            continue;
+        }
         let map = expect_object(&path, element)?;
         if let Some(key) = map.keys().find(|k| *k != MSG_TYPE && *k != MSG_CONTENT) {
             return Err(ModifyError::UnknownField {

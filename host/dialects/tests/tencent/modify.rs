@@ -486,3 +486,24 @@ fn result_item_is_only_for_friend_commands() {
     let e = bad_on(&friend_add(), json!({"MsgBody": [text("x")]}));
     assert!(matches!(&e, ModifyError::UnknownField { .. }), "{e:?}");
 }
+
+#[test]
+fn elements_copied_from_the_request_pass_whatever_they_hold() {
+    let newer = json!({"MsgType": "TIMStreamElem", "MsgContent": {"Chunks": 3}, "Extra": true});
+    let cb = callback(
+        C2C,
+        json!({"CallbackCommand": C2C, "MsgBody": [text("spam"), newer.clone()]}),
+    );
+    // The plugin masked the text and copied the unknown element back unchanged.
+    ok_on(&cb, json!({"MsgBody": [text("***"), newer.clone()]}));
+    // The same element written by the plugin itself (changed) is still checked.
+    let changed = json!({"MsgType": "TIMStreamElem", "MsgContent": {"Chunks": 4}, "Extra": true});
+    let e = bad_on(&cb, json!({"MsgBody": [text("***"), changed]}));
+    assert_eq!(field_of(&e), "MsgBody[1].Extra");
+    // Not in the request: refused as before.
+    let other = callback(
+        C2C,
+        json!({"CallbackCommand": C2C, "MsgBody": [text("hi")]}),
+    );
+    bad_on(&other, json!({"MsgBody": [text("***"), newer]}));
+}

@@ -1,28 +1,70 @@
-//! keyword-filter: blocks or masks OpenIM messages that contain banned words.
+//! keyword-filter: blocks or masks chat messages that contain banned words, for OpenIM and
+//! Tencent Cloud Chat from one component (through [`hookbox_sdk::message::TextMessage`]).
 //!
-//! - `callbackBeforeSendSingleMsgCommand` / `callbackBeforeSendGroupMsgCommand`: reject with
-//!   code 5001 when the text contains a banned word.
-//! - `callbackBeforeMsgModifyCommand`: replace every banned word with `***`.
+//! - OpenIM `callbackBeforeSendSingleMsgCommand` / `callbackBeforeSendGroupMsgCommand`: reject
+//!   with code 5001 when the text contains a banned word.
+//! - OpenIM `callbackBeforeMsgModifyCommand`: replace every banned word with `***`.
+//! - Tencent `C2C.CallbackBeforeSendMsg` / `Group.CallbackBeforeSendMsg` (Tencent has no
+//!   separate modify callback, so masking happens here): with `tencent_action = "mask"` (the
+//!   default) answer a `MsgBody` whose `TIMTextElem` texts are masked and whose other elements
+//!   are copied byte for byte; with `tencent_action = "reject"` reject with 120001 (C2C) or
+//!   10100 (group), codes inside Tencent's custom ranges, so the client sees them and the
+//!   message.
 //! - Anything else, and messages without text: allow.
 //!
 //! Config `banned`: comma-separated words, matched case-insensitively anywhere in the text.
+//!
+//! Not: no word boundaries or look-alike normalisation, and only user-typed text is read (not
+//! custom-element data, file names or image descriptions).
+//!
+//! The decision a reader may question: a Tencent message whose banned word only appears when
+//! its text elements are joined (`"sp"`, a face, `"am"`) cannot be masked element by element,
+//! so in mask mode it is **rejected** (like `tencent_action = "reject"`) rather than let
+//! through.
 
-use hookbox_sdk::openim::{self, command, content_type};
+use hookbox_sdk::message::{MessagePhase, TextMessage};
 use hookbox_sdk::prelude::*;
 
 struct KeywordFilter;
 
-/// The error code OpenIM passes to the sender's client when a message is blocked.
+/// The error code OpenIM passes to the sender's client when a message is blocked. For Tencent
+/// [`TextMessage::reject`] turns it into the first code of the command's custom range: 120001
+/// for C2C, 10100 for groups.
 const BLOCKED_CODE: i32 = 5001;
 
 /// What a banned word is replaced with, whatever its length.
 const MASK: &str = "***";
 
+/// What to do with a banned word in a Tencent before-send callback (config `tencent_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TencentAction {
+    Mask,
+    Reject,
+}
+
+impl TencentAction {
+    /// `tencent_action`: `mask` (default, also when absent or empty) or `reject`, any case.
+    fn from_config() -> Result<Self, Error> {
+        let value = config::get("tencent_action").unwrap_or_default();
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "mask" => Ok(TencentAction::Mask),
+            "reject" => Ok(TencentAction::Reject),
+            _ => Err(Error::new(format!(
+                "keyword-filter: tencent_action must be \"mask\" or \"reject\", not {value:?}"
+            ))),
+        }
+    }
+}
+
 impl Plugin for KeywordFilter {
     fn handle(event: Event) -> Result<Verdict, Error> {
-        let modify = match event.command() {
-            command::BEFORE_SEND_SINGLE_MSG | command::BEFORE_SEND_GROUP_MSG => false,
-            command::BEFORE_MSG_MODIFY => true,
+        // Decide from the command alone first: other callbacks are allowed unparsed.
+        let phase = MessagePhase::of(event.dialect(), event.command());
+        let tencent = match (event.dialect(), phase) {
+            (Dialect::OpenIm, Some(MessagePhase::BeforeSend | MessagePhase::BeforeModify))
+            | (Dialect::Tencent, Some(MessagePhase::BeforeSend)) => {
+                event.dialect() == Dialect::Tencent
+            }
             _ => return Ok(Verdict::allow()),
         };
         let Some(banned) = config::get("banned") else {
@@ -32,43 +74,47 @@ impl Plugin for KeywordFilter {
         if words.is_empty() {
             return Ok(Verdict::allow());
         }
+        let masking = if tencent {
+            TencentAction::from_config()? == TencentAction::Mask
+        } else {
+            phase == Some(MessagePhase::BeforeModify)
+        };
 
-        // The three commands share CommonCallbackReq; recvID/groupID are not needed here.
-        let msg: openim::CommonCallbackReq = event.json()?;
+        let Some(msg) = TextMessage::from_event(&event)? else {
+            return Ok(Verdict::allow());
+        };
         let Some(text) = msg.text() else {
             return Ok(Verdict::allow());
         };
 
-        if modify {
-            let Some((masked, count)) = mask(&text, &words) else {
-                return Ok(Verdict::allow());
-            };
-            let verdict = if msg.content_type == content_type::TEXT {
-                Verdict::replace_text(&masked)
-            } else {
-                // @-text, quote, rich text: keep the other fields of the content element.
-                match openim::replace_text_in_content(msg.content_type, &msg.content, &masked) {
-                    Some(content) => Verdict::replace_content(&content),
-                    None => return Ok(Verdict::allow()),
-                }
-            };
-            hookbox_sdk::info!(
-                "masked {count} banned word(s) in a message from {} (clientMsgID {:?})",
-                msg.send_id,
-                msg.client_msg_id
-            );
-            return Ok(verdict);
+        if masking {
+            let mut count = 0;
+            let verdict = msg.map_text(|piece| {
+                let (masked, n) = mask(piece, &words)?;
+                count += n;
+                Some(masked)
+            })?;
+            if count > 0 {
+                hookbox_sdk::info!(
+                    "masked {count} banned word(s) in a message from {} (id {:?})",
+                    msg.sender(),
+                    msg.message_id().unwrap_or_default()
+                );
+                return Ok(verdict);
+            }
+            // Nothing to mask piece by piece. For OpenIM the one piece is the whole text, so
+            // the text is clean; for Tencent a word may still span two text elements.
         }
 
-        match find(&text, &words) {
+        match find(text, &words) {
             Some(word) => {
                 hookbox_sdk::info!(
-                    "blocked a message from {} (clientMsgID {:?}): banned word {:?}",
-                    msg.send_id,
-                    msg.client_msg_id,
+                    "blocked a message from {} (id {:?}): banned word {:?}",
+                    msg.sender(),
+                    msg.message_id().unwrap_or_default(),
                     word.spelling
                 );
-                Ok(Verdict::reject(
+                Ok(msg.reject(
                     BLOCKED_CODE,
                     format!(
                         "message blocked by keyword-filter: contains banned word \"{}\"",
@@ -167,6 +213,9 @@ fn mask(text: &str, words: &[Word<'_>]) -> Option<(String, usize)> {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! Native tests: `cargo test --target x86_64-unknown-linux-gnu -p keyword-filter`.
+
+    use hookbox_sdk::openim::command;
+    use hookbox_sdk::tencent::command as tencent;
 
     use super::*;
 
@@ -315,5 +364,227 @@ mod tests {
         let broken = Event::new(Dialect::OpenIm, command::BEFORE_MSG_MODIFY, "not json");
         assert!(KeywordFilter::handle(broken).is_err());
         config::clear_native();
+    }
+
+    // --- Tencent Cloud Chat -------------------------------------------------------------
+
+    const C2C_SAMPLE: &str = include_str!("../events/tencent-c2c-before-send.json");
+    const GROUP_SAMPLE: &str = include_str!("../events/tencent-group-before-send.json");
+
+    fn tencent_event(command: &str, body: &str) -> Event {
+        Event::new(Dialect::Tencent, command, body)
+            .with_metadata("SdkAppid", "1400000002")
+            .with_metadata("OptPlatform", "Android")
+    }
+
+    /// A Tencent before-send body with these elements.
+    fn tencent_body(elements: &str) -> String {
+        format!(
+            r#"{{"From_Account":"jared","To_Account":"Jonh","GroupId":"@TGS#1","MsgKey":"1_2_3","MsgBody":[{elements}]}}"#
+        )
+    }
+
+    fn run(event: Event, banned: &str, action: Option<&str>) -> Result<Verdict, Error> {
+        config::clear_native();
+        config::set_native("banned", banned);
+        if let Some(action) = action {
+            config::set_native("tencent_action", action);
+        }
+        let verdict = KeywordFilter::handle(event);
+        config::clear_native();
+        verdict
+    }
+
+    #[test]
+    fn tencent_c2c_masks_by_default_and_keeps_other_elements() {
+        let _ = hookbox_sdk::log::take_captured();
+        let verdict = run(
+            tencent_event(tencent::C2C_BEFORE_SEND_MSG, C2C_SAMPLE),
+            "spam,scam",
+            None,
+        );
+        assert_eq!(
+            verdict.unwrap(),
+            Verdict::Modify(
+                r#"{"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"cheap *** here"}},{"MsgType":"TIMFaceElem","MsgContent":{"Index":1,"Data":"content"}}]}"#
+                    .to_owned()
+            )
+        );
+        let lines = hookbox_sdk::log::take_captured();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0].message,
+            r#"masked 1 banned word(s) in a message from jared (id "48374_2837546_1669872110")"#
+        );
+    }
+
+    #[test]
+    fn tencent_group_masks_every_text_element() {
+        let verdict = run(
+            tencent_event(tencent::GROUP_BEFORE_SEND_MSG, GROUP_SAMPLE),
+            "spam,scam",
+            Some(" Mask "),
+        );
+        assert_eq!(
+            verdict.unwrap(),
+            Verdict::Modify(
+                r#"{"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"*** or "}},{"MsgType":"TIMCustomElem","MsgContent":{"Data":"{\"kind\":\"sticker\"}","Desc":"","Ext":"","Sound":""}},{"MsgType":"TIMTextElem","MsgContent":{"Text":"***?"}}]}"#
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn tencent_reject_mode_uses_the_custom_ranges() {
+        let message = "message blocked by keyword-filter: contains banned word \"spam\"";
+        assert_eq!(
+            run(
+                tencent_event(tencent::C2C_BEFORE_SEND_MSG, C2C_SAMPLE),
+                "spam",
+                Some("reject"),
+            )
+            .unwrap(),
+            Verdict::reject(120_001, message)
+        );
+        assert_eq!(
+            run(
+                tencent_event(tencent::GROUP_BEFORE_SEND_MSG, GROUP_SAMPLE),
+                "spam",
+                Some("REJECT"),
+            )
+            .unwrap(),
+            Verdict::reject(10_100, message)
+        );
+    }
+
+    #[test]
+    fn tencent_word_split_across_text_elements_is_rejected() {
+        let body = tencent_body(concat!(
+            r#"{"MsgType":"TIMTextElem","MsgContent":{"Text":"buy sp"}},"#,
+            r#"{"MsgType":"TIMTextElem","MsgContent":{"Text":"am now"}}"#
+        ));
+        let message = "message blocked by keyword-filter: contains banned word \"spam\"";
+        assert_eq!(
+            run(
+                tencent_event(tencent::C2C_BEFORE_SEND_MSG, &body),
+                "spam",
+                None
+            )
+            .unwrap(),
+            Verdict::reject(120_001, message)
+        );
+        assert_eq!(
+            run(
+                tencent_event(tencent::GROUP_BEFORE_SEND_MSG, &body),
+                "spam",
+                None
+            )
+            .unwrap(),
+            Verdict::reject(10_100, message)
+        );
+    }
+
+    #[test]
+    fn tencent_allows_what_it_should() {
+        let clean = tencent_body(r#"{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello"}}"#);
+        let image = tencent_body(
+            r#"{"MsgType":"TIMImageElem","MsgContent":{"UUID":"spam","ImageFormat":1,"ImageInfoArray":[]}}"#,
+        );
+        let custom =
+            tencent_body(r#"{"MsgType":"TIMCustomElem","MsgContent":{"Data":"spam spam"}}"#);
+        for body in [&clean, &image, &custom, &"{}".to_owned()] {
+            for command in [tencent::C2C_BEFORE_SEND_MSG, tencent::GROUP_BEFORE_SEND_MSG] {
+                for action in [None, Some("reject")] {
+                    assert_eq!(
+                        run(tencent_event(command, body), "spam", action).unwrap(),
+                        Verdict::allow(),
+                        "{command} {action:?} {body}"
+                    );
+                }
+            }
+        }
+        // No banned words configured.
+        config::clear_native();
+        assert_eq!(
+            KeywordFilter::handle(tencent_event(tencent::C2C_BEFORE_SEND_MSG, C2C_SAMPLE)).unwrap(),
+            Verdict::allow()
+        );
+        assert_eq!(
+            run(
+                tencent_event(tencent::C2C_BEFORE_SEND_MSG, C2C_SAMPLE),
+                " ,",
+                Some("bogus")
+            )
+            .unwrap(),
+            Verdict::allow(),
+            "an empty list allows before tencent_action is read"
+        );
+        // After-send and other commands are not even parsed.
+        for command in [
+            tencent::C2C_AFTER_SEND_MSG,
+            tencent::GROUP_AFTER_SEND_MSG,
+            tencent::STATE_CHANGE,
+            command::BEFORE_SEND_SINGLE_MSG,
+        ] {
+            assert_eq!(
+                run(tencent_event(command, "not json"), "spam", None).unwrap(),
+                Verdict::allow(),
+                "{command}"
+            );
+        }
+        // A Tencent command name in an OpenIM event means nothing.
+        assert_eq!(
+            run(
+                Event::new(Dialect::OpenIm, tencent::C2C_BEFORE_SEND_MSG, C2C_SAMPLE),
+                "spam",
+                None
+            )
+            .unwrap(),
+            Verdict::allow()
+        );
+    }
+
+    #[test]
+    fn tencent_errors() {
+        let err = run(
+            tencent_event(tencent::C2C_BEFORE_SEND_MSG, C2C_SAMPLE),
+            "spam",
+            Some("block"),
+        )
+        .unwrap_err();
+        assert!(err.message().contains("tencent_action"), "{err}");
+        assert!(
+            run(
+                tencent_event(tencent::GROUP_BEFORE_SEND_MSG, "not json"),
+                "spam",
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn openim_samples_do_what_the_readme_says() {
+        let single = Event::new(
+            Dialect::OpenIm,
+            command::BEFORE_SEND_SINGLE_MSG,
+            include_str!("../events/before-send-single.json"),
+        );
+        assert_eq!(
+            run(single, "spam,scam", None).unwrap(),
+            Verdict::reject(
+                5001,
+                "message blocked by keyword-filter: contains banned word \"spam\""
+            )
+        );
+        let modify = Event::new(
+            Dialect::OpenIm,
+            command::BEFORE_MSG_MODIFY,
+            include_str!("../events/before-msg-modify.json"),
+        );
+        assert_eq!(
+            run(modify, "spam,scam", None).unwrap(),
+            Verdict::Modify(r#"{"content":"{\"content\":\"*** or ***?\"}"}"#.to_owned())
+        );
     }
 }

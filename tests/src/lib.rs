@@ -25,6 +25,13 @@ pub fn plugin_path(crate_name: &str) -> PathBuf {
     plugin_dir().join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
+/// Where `plugins/build-languages.sh` puts the JavaScript, Python, Go and C example plugins
+/// (`welcome.wasm`, `pii-mask.wasm`, `group-allowlist.wasm`, `length-limit.wasm`). `build.rs`
+/// does not build them: they need toolchains from `.ci/install-languages.sh`.
+pub fn languages_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/languages")
+}
+
 /// One runtime for the whole test binary: an engine reserves address space for its pool,
 /// so tests share one instead of each making their own.
 pub fn shared_runtime() -> Arc<Runtime> {
@@ -78,6 +85,12 @@ pub const OPENIM_ALLOW: &str =
 impl TestServer {
     /// Start a server from config text; plugin `source`s are relative to [`plugin_dir`].
     pub async fn start(config_text: &str) -> TestServer {
+        TestServer::start_with_secrets(config_text, &[]).await
+    }
+
+    /// Like [`TestServer::start`], with `secrets` standing in for the environment variables
+    /// the config names (Tencent tokens).
+    pub async fn start_with_secrets(config_text: &str, secrets: &[(&str, &str)]) -> TestServer {
         let config =
             Config::parse(config_text, Path::new("test.toml")).expect("test config is valid");
         let registry = Arc::new(Registry::new(shared_runtime()));
@@ -85,7 +98,13 @@ impl TestServer {
             .load_all(&config.plugins, plugin_dir())
             .await
             .expect("test plugins load");
-        let app = App::new(&config, registry);
+        let secret = |var: &str| {
+            secrets
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let app = App::new(&config, registry, &secret).expect("test config's secrets resolve");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -225,4 +244,244 @@ pub fn openim_text_message(command: &str, text: &str) -> serde_json::Value {
         object.insert("recvID".into(), "user-bob".into());
     }
     body
+}
+
+/// The exact allow envelope Tencent expects.
+pub const TENCENT_ALLOW: &str = r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}"#;
+
+/// The SDKAppID the Tencent tests configure.
+pub const TENCENT_APP: u64 = 1_400_000_000;
+
+/// Seconds since the Unix epoch, as Tencent's `RequestTime`.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The query string Tencent appends to the callback URL, signed with `token` at
+/// `request_time` when a token is given.
+pub fn tencent_query(command: &str, app: u64, token: Option<&str>, request_time: i64) -> String {
+    let mut query = format!(
+        "SdkAppid={app}&CallbackCommand={command}&contenttype=json&ClientIP=203.0.113.7&OptPlatform=iOS"
+    );
+    if let Some(token) = token {
+        let time = request_time.to_string();
+        let sign = hookbox_dialects::tencent::sign(token, &time);
+        query.push_str(&format!("&Sign={sign}&RequestTime={time}"));
+    }
+    query
+}
+
+/// A Tencent before/after-send message body with a text element followed by a custom one.
+pub fn tencent_message(command: &str, text: &str) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "CallbackCommand": command,
+        "From_Account": "jared",
+        "Operator_Account": "admin",
+        "Random": 123456,
+        "MsgBody": [
+            { "MsgType": "TIMTextElem", "MsgContent": { "Text": text } },
+            { "MsgType": "TIMCustomElem", "MsgContent": { "Data": "message", "Desc": "notification", "Ext": "url", "Sound": "dingdong.aiff" } }
+        ],
+        "CloudCustomData": "your cloud custom data",
+        "EventTime": "1670574414123",
+    });
+    let object = body.as_object_mut().expect("an object");
+    if command.starts_with("Group.") {
+        object.insert("GroupId".into(), "@TGS#2J4SZEAEL".into());
+        object.insert("Type".into(), "Public".into());
+        object.insert("MsgSeq".into(), 123.into());
+        object.insert("MsgTime".into(), 1_490_686_222.into());
+    } else {
+        object.insert("To_Account".into(), "Jonh".into());
+        object.insert("MsgSeq".into(), 48374.into());
+        object.insert("MsgRandom".into(), 2_837_546.into());
+        object.insert("MsgTime".into(), 1_557_481_126.into());
+        object.insert("MsgKey".into(), "48374_2837546_1557481126".into());
+    }
+    body
+}
+
+/// The admin token the admin-API tests use.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// A fresh, empty directory under the system temp dir for one test's `data_dir`.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("hookbox-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// The bytes of the plugin crate `crate_name`'s component.
+pub fn plugin_bytes(crate_name: &str) -> Vec<u8> {
+    std::fs::read(plugin_path(crate_name)).expect("the plugin was built")
+}
+
+/// A hookbox with the admin API: the webhook server, plus the admin listener on another
+/// `127.0.0.1:0` port, with `data_dir` in a directory the test owns.
+pub struct AdminServer {
+    /// The webhook side.
+    pub webhooks: TestServer,
+    /// Where the admin API listens.
+    pub admin_addr: SocketAddr,
+    /// The admin API's state (and through it, the registry).
+    pub admin: Arc<hookbox_server::Admin>,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl AdminServer {
+    /// Start from config text (plugin sources relative to [`plugin_dir`]) with `data_dir`,
+    /// the way `hookbox serve` does: registry from the store, plugins loaded, admin ready.
+    pub async fn start(config_text: &str, data_dir: &Path) -> AdminServer {
+        AdminServer::try_start(config_text, data_dir)
+            .await
+            .expect("the admin test server starts")
+    }
+
+    /// Like [`AdminServer::start`], but a registry error (e.g. a bad persisted state) is
+    /// returned instead of panicking.
+    pub async fn try_start(
+        config_text: &str,
+        data_dir: &Path,
+    ) -> Result<AdminServer, hookbox_registry::RegistryError> {
+        let config =
+            Config::parse(config_text, Path::new("test.toml")).expect("test config is valid");
+        let store = hookbox_registry::Store::open(data_dir)?;
+        let options = hookbox_registry::RegistryOptions {
+            store: Some(store),
+            compile_timeout: Duration::from_millis(config.server.compile_timeout_ms),
+            ..hookbox_registry::RegistryOptions::default()
+        };
+        let registry = Arc::new(Registry::open(shared_runtime(), options)?);
+        let admin = hookbox_server::Admin::new(
+            registry.clone(),
+            Some(ADMIN_TOKEN),
+            config.server.admin_max_body_mb << 20,
+        )
+        .expect("the test token is strong enough");
+        let admin_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let admin_addr = admin_listener.local_addr().expect("bound address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(hookbox_server::serve(
+            admin_listener,
+            admin.router(),
+            async {
+                let _ = stop.await;
+            },
+        ));
+        registry.load_all(&config.plugins, plugin_dir()).await?;
+        admin.set_ready();
+        let app = App::new(&config, registry, &|_: &str| None).expect("no secrets needed");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let (hook_shutdown, hook_stop) = oneshot::channel::<()>();
+        let router = app.router(&config);
+        let hook_task = tokio::spawn(hookbox_server::serve(listener, router, async {
+            let _ = hook_stop.await;
+        }));
+        Ok(AdminServer {
+            webhooks: TestServer {
+                addr,
+                app,
+                client: reqwest::Client::new(),
+                shutdown: Some(hook_shutdown),
+                task: Some(hook_task),
+            },
+            admin_addr,
+            admin,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The registry serving the webhooks.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.admin.registry
+    }
+
+    /// An admin request with the right token.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        self.call_as(Some(ADMIN_TOKEN), method, path, content_type, body)
+            .await
+    }
+
+    /// An admin request with `token` (`None`: no `Authorization` header).
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{}", self.admin_addr, path))
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let started = Instant::now();
+        let response = request.send().await.expect("request reaches the admin API");
+        answer(response, started).await
+    }
+
+    /// `PUT /plugins/{name}` with `bytes` as `application/wasm`.
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Answer {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/plugins/{name}"),
+            Some("application/wasm"),
+            bytes,
+        )
+        .await
+    }
+
+    /// `GET /plugins/{name}` as JSON (panics unless 200).
+    pub async fn plugin(&self, name: &str) -> serde_json::Value {
+        let answer = self
+            .call(reqwest::Method::GET, &format!("/plugins/{name}"), None, "")
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    }
+
+    /// Stop both listeners, draining in-flight requests. (Dropping the server stops it
+    /// too: the listeners end when their shutdown senders are dropped.)
+    pub async fn stop(self) {
+        let AdminServer {
+            webhooks,
+            shutdown,
+            task,
+            ..
+        } = self;
+        drop(shutdown);
+        if let Some(task) = task {
+            task.await
+                .expect("admin task")
+                .expect("admin server exits cleanly");
+        }
+        webhooks.stop().await;
+    }
 }

@@ -1,8 +1,9 @@
 //! `hookbox`, the binary: reads the config, wires the crates together, and owns everything
 //! a library should not (process signals, environment variables, `anyhow`, stdout).
 //!
-//! Subcommands: `serve` runs the webhook server; `run` calls one plugin once on one event
-//! file, the plugin author's inner loop.
+//! Subcommands: `serve` runs the webhook server (and the admin API and file watcher);
+//! `run` calls one plugin once on one event file, the plugin author's inner loop; `push`
+//! uploads a new version of a plugin to a running server.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,11 +11,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use hookbox_registry::Registry;
+use hookbox_registry::{Registry, RegistryOptions, Store};
 use hookbox_runtime::{Runtime, RuntimeConfig};
-use hookbox_server::{App, Config};
+use hookbox_server::{Admin, App, Config};
 
+mod push;
 mod run;
+mod watch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +45,8 @@ enum Command {
     Serve(ServeArgs),
     /// Call one plugin once on one event file and print what it decided.
     Run(run::RunArgs),
+    /// Replace a running plugin's code through the admin API.
+    Push(push::PushArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +69,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Push(args) => runtime.block_on(push::push(args)),
     }
 }
 
@@ -88,12 +94,61 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let runtime =
         Arc::new(Runtime::new(RuntimeConfig::default()).context("cannot start the wasm runtime")?);
-    let registry = Arc::new(Registry::new(runtime));
+    let data_dir = base.join(&config.server.data_dir);
+    let store = Store::open(&data_dir)
+        .with_context(|| format!("cannot use data_dir {}", data_dir.display()))?;
+    let options = RegistryOptions {
+        store: Some(store),
+        compile_timeout: Duration::from_millis(config.server.compile_timeout_ms),
+        ..RegistryOptions::default()
+    };
+    let registry = Arc::new(Registry::open(runtime, options).context("cannot read data_dir")?);
+
+    // One signal stops every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    // The admin API starts before the plugins load, so /healthz answers and /readyz tells.
+    let admin = match config.server.admin_listen {
+        None => None,
+        Some(addr) => {
+            let token = std::env::var("HOOKBOX_ADMIN_TOKEN").ok();
+            let admin = Admin::new(
+                registry.clone(),
+                token.as_deref(),
+                config.server.admin_max_body_mb.saturating_mul(1 << 20),
+            )
+            .context("the admin API cannot start")?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (server.admin_listen)"))?;
+            tracing::info!(addr = %listener.local_addr()?, "admin API listening");
+            let task = tokio::spawn(hookbox_server::serve(listener, admin.router(), stopped()));
+            Some((admin, task))
+        }
+    };
     registry
         .load_all(&config.plugins, &base)
         .await
         .context("cannot load the plugins")?;
-    let app = App::new(&config, registry);
+    if let Some((admin, _)) = &admin {
+        admin.set_ready();
+    }
+    let app = App::new(&config, registry.clone(), &|var| std::env::var(var).ok())?;
+    let _watcher = if config.server.watch {
+        Some(watch::start(registry, &args.config, base.clone(), config.clone()).await?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -103,7 +158,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         plugins = config.plugins.len(),
         "hookbox serving"
     );
-    hookbox_server::serve(listener, app.router(&config), shutdown_signal()).await?;
+    hookbox_server::serve(listener, app.router(&config), stopped()).await?;
+    if let Some((_, task)) = admin {
+        task.await.context("the admin API task failed")??;
+    }
     tracing::info!("hookbox stopped");
     Ok(())
 }

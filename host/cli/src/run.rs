@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use hookbox_dialects::{Inbound, openim};
+use hookbox_dialects::{Callback, Inbound, ModifyError, openim, tencent};
+use hookbox_model::JsonObject;
 use hookbox_model::{Phase, Verdict};
 use hookbox_registry::LimitsSpec;
 use hookbox_runtime::{Runtime, RuntimeConfig};
@@ -42,6 +43,7 @@ pub(crate) struct RunArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum DialectArg {
     Openim,
+    Tencent,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -52,18 +54,15 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 }
 
 pub(crate) async fn run(args: RunArgs) -> Result<()> {
-    let DialectArg::Openim = args.dialect;
     let body = std::fs::read(&args.event)
         .with_context(|| format!("cannot read {}", args.event.display()))?;
-    let headers = http::HeaderMap::new();
-    let inbound = Inbound {
-        path_command: args.command.as_deref(),
-        query: None,
-        headers: &headers,
-        body: &body,
-    };
-    let callback = openim::parse(&inbound)
-        .with_context(|| format!("{} is not an OpenIM callback", args.event.display()))?;
+    let callback =
+        parse_event(args.dialect, args.command.as_deref(), &body).with_context(|| {
+            format!(
+                "{} is not a callback hookbox can read",
+                args.event.display()
+            )
+        })?;
 
     let bytes = std::fs::read(&args.plugin)
         .with_context(|| format!("cannot read {}", args.plugin.display()))?;
@@ -100,8 +99,9 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         compile_time.as_millis()
     );
     println!(
-        "command   {} (openim, {phase}{})",
+        "command   {} ({}, {phase}{})",
         callback.event.command,
+        callback.event.dialect,
         if callback.known {
             ""
         } else {
@@ -116,13 +116,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         Ok(outcome) => {
             let verdict = match &outcome.verdict {
                 Verdict::Modify(fields) if callback.phase == Phase::Before => {
-                    match openim::check_modify(&callback, fields) {
+                    match check_modify(args.dialect, &callback, fields) {
                         Ok(()) => outcome.verdict.clone(),
                         Err(e) => {
                             println!("verdict   modify REFUSED: {e}");
                             println!(
                                 "envelope  {}",
-                                String::from_utf8_lossy(&openim::render(
+                                String::from_utf8_lossy(&render(
+                                    args.dialect,
                                     &callback,
                                     &Verdict::Allow
                                 ))
@@ -138,7 +139,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             println!("verdict   {}", describe(&verdict));
             println!(
                 "envelope  {}",
-                String::from_utf8_lossy(&openim::render(&callback, &verdict))
+                String::from_utf8_lossy(&render(args.dialect, &callback, &verdict))
             );
             println!("time      {:.3} ms", outcome.elapsed.as_secs_f64() * 1000.0);
             println!("fuel      {}", outcome.fuel_used);
@@ -152,7 +153,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             println!("verdict   FAILED ({}): {error}", error.kind());
             println!(
                 "envelope  {} (on_error = \"allow\")",
-                String::from_utf8_lossy(&openim::render(&callback, &Verdict::Allow))
+                String::from_utf8_lossy(&render(args.dialect, &callback, &Verdict::Allow))
             );
             bail!("the plugin failed: {error}");
         }
@@ -168,5 +169,66 @@ fn describe(verdict: &Verdict) -> String {
             "reject code={} message={:?} detail={:?}",
             r.code, r.message, r.detail
         ),
+    }
+}
+
+/// Parse an event file as the dialect's server would send it. Tencent's query (app id,
+/// command, signature) is synthesised: `run` checks plugins, not signatures.
+fn parse_event(dialect: DialectArg, command: Option<&str>, body: &[u8]) -> Result<Callback> {
+    let headers = http::HeaderMap::new();
+    match dialect {
+        DialectArg::Openim => {
+            let inbound = Inbound {
+                path_command: command,
+                query: None,
+                headers: &headers,
+                body,
+            };
+            Ok(openim::parse(&inbound)?)
+        }
+        DialectArg::Tencent => {
+            let command = match command {
+                Some(command) => command.to_owned(),
+                None => serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("CallbackCommand")?.as_str().map(str::to_owned))
+                    .context("the body has no CallbackCommand; pass --command")?,
+            };
+            let query = format!("SdkAppid=0&CallbackCommand={command}");
+            let inbound = Inbound {
+                path_command: None,
+                query: Some(&query),
+                headers: &headers,
+                body,
+            };
+            let apps = [tencent::TencentApp {
+                sdk_app_id: 0,
+                token: None,
+            }];
+            let auth = tencent::Auth {
+                apps: &apps,
+                max_skew_secs: 60,
+                now_unix_secs: 0,
+            };
+            Ok(tencent::parse(&inbound, &auth)?)
+        }
+    }
+}
+
+fn check_modify(
+    dialect: DialectArg,
+    callback: &Callback,
+    fields: &JsonObject,
+) -> Result<(), ModifyError> {
+    match dialect {
+        DialectArg::Openim => openim::check_modify(callback, fields),
+        DialectArg::Tencent => tencent::check_modify(callback, fields),
+    }
+}
+
+fn render(dialect: DialectArg, callback: &Callback, verdict: &Verdict) -> Vec<u8> {
+    match dialect {
+        DialectArg::Openim => openim::render(callback, verdict),
+        DialectArg::Tencent => tencent::render(callback, verdict),
     }
 }

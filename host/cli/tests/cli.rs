@@ -146,3 +146,27 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_reads_tencent_events_too() {
+    let output = hookbox()
+        .arg("run")
+        .arg(plugin_path("keyword-filter"))
+        .arg("--event")
+        .arg(repo().join("plugins/examples/keyword-filter/events/tencent-group-before-send.json"))
+        .args(["--dialect", "tencent", "--config", "banned=spam,scam"])
+        .output()
+        .expect("hookbox runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("(tencent, before)"), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","MsgBody":"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("***"), "{stdout}");
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookbox_model::{Event, JsonObject, Phase, Verdict};
-use hookbox_runtime::Runtime;
+use hookbox_runtime::{CallLimits, InvokeError, Runtime};
 
 use crate::snapshot::PluginEntry;
 
@@ -57,21 +57,30 @@ pub struct ChainReport {
 }
 
 /// Run `chain` on `event`. `check_modify` is the dialect's judgement of a modify object for
-/// this callback; a refused modify counts as that plugin failing.
+/// this callback; a refused modify counts as that plugin failing. With a `deadline`, every
+/// plugin's timeout is cut to the time left, and a plugin with no time left fails as timed
+/// out without running: the answer leaves by the deadline whatever the plugins do.
 pub async fn run_chain(
     runtime: &Runtime,
     chain: &[Arc<PluginEntry>],
     event: &Event,
     phase: Phase,
+    deadline: Option<Instant>,
     check_modify: impl Fn(&JsonObject) -> Result<(), String>,
 ) -> ChainReport {
     let mut merged: Option<JsonObject> = None;
     let mut steps = Vec::with_capacity(chain.len());
     for entry in chain {
         let started = Instant::now();
-        let called = runtime
-            .invoke(&entry.plugin, event, &entry.config, &entry.limits)
-            .await;
+        let call = entry.stats.begin();
+        let called = match within(deadline, &entry.limits, started) {
+            Some(limits) => {
+                runtime
+                    .invoke(&entry.plugin, event, &entry.config, &limits)
+                    .await
+            }
+            None => Err(InvokeError::Timeout(Duration::ZERO)),
+        };
         let mut step = StepReport {
             plugin: entry.manifest.name.clone(),
             sha256: entry.sha256.clone(),
@@ -102,6 +111,7 @@ pub async fn run_chain(
                 verdict
             }
             Err((kind, message)) => {
+                call.failed();
                 tracing::warn!(
                     plugin = %entry.manifest.name,
                     command = %event.command,
@@ -136,4 +146,53 @@ pub async fn run_chain(
         _ => Verdict::Allow,
     };
     ChainReport { verdict, steps }
+}
+
+/// The plugin's limits with its timeout cut to what is left before `deadline`; `None` when
+/// nothing is left.
+fn within(
+    deadline: Option<Instant>,
+    limits: &CallLimits,
+    now: Instant,
+) -> Option<std::borrow::Cow<'_, CallLimits>> {
+    let Some(deadline) = deadline else {
+        return Some(std::borrow::Cow::Borrowed(limits));
+    };
+    let left = deadline
+        .checked_duration_since(now)
+        .filter(|left| !left.is_zero())?;
+    if left >= limits.timeout {
+        return Some(std::borrow::Cow::Borrowed(limits));
+    }
+    Some(std::borrow::Cow::Owned(CallLimits {
+        timeout: left,
+        ..limits.clone()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_cuts_timeouts_and_runs_out() {
+        let limits = CallLimits {
+            timeout: Duration::from_millis(200),
+            ..CallLimits::default()
+        };
+        let now = Instant::now();
+        assert_eq!(within(None, &limits, now).unwrap().timeout, limits.timeout);
+        let far = now + Duration::from_secs(1);
+        assert_eq!(
+            within(Some(far), &limits, now).unwrap().timeout,
+            limits.timeout
+        );
+        let near = now + Duration::from_millis(50);
+        assert_eq!(
+            within(Some(near), &limits, now).unwrap().timeout,
+            Duration::from_millis(50)
+        );
+        assert!(within(Some(now), &limits, now).is_none());
+        assert!(within(Some(now), &limits, now + Duration::from_millis(1)).is_none());
+    }
 }

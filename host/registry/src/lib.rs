@@ -16,15 +16,21 @@
 //!
 //! # Layout
 //! - [`manifest`] — one plugin's configuration (`[[plugin]]` in `hookbox.toml`).
-//! - [`snapshot`] — loading plugins and the routing snapshot.
+//! - [`snapshot`] — the routing snapshot, versions, where they came from, call counters.
+//! - [`registry`] — [`Registry`]: loading, swapping, rolling back and removing plugins.
+//! - [`store`] — `data_dir`: persisted admin changes, version blobs, the compiled cache.
 //! - [`chain`] — running the plugins subscribed to one command and combining their verdicts.
 
 #![deny(missing_docs)]
 
 pub mod chain;
 pub mod manifest;
+pub mod registry;
 pub mod snapshot;
+pub mod store;
 
 pub use chain::{ChainReport, StepReport, StepResult, run_chain};
 pub use manifest::{BuildSpec, Grants, LimitsSpec, OnError, PluginManifest};
-pub use snapshot::{PluginEntry, Registry, RegistryError, Snapshot};
+pub use registry::{Registry, RegistryError, RegistryOptions, Replaced};
+pub use snapshot::{ManagedBy, Origin, PluginEntry, PluginStats, Snapshot, VersionInfo};
+pub use store::{Store, StoreError};

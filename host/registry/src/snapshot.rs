@@ -1,35 +1,141 @@
-//! Loading plugins and publishing the routing snapshot.
+//! The routing snapshot and what is in it: each plugin's live version, where that version
+//! came from, the versions kept for rollback, and the plugin's call counters.
 //!
-//! Compilation runs on tokio's blocking pool, never on a request's task, and a snapshot is
-//! published only once every plugin in it has compiled and linked: a broken plugin fails
-//! the load and leaves whatever was serving before untouched.
+//! A snapshot is immutable. [`Registry`](crate::Registry) builds a new one for every change
+//! and publishes it with one atomic pointer swap; a request takes the snapshot once and
+//! finishes on it, so a request that started on version 1 ends on version 1 whatever goes
+//! live meanwhile.
+//!
+//! This module is *not* where versions are compiled, validated or persisted: that is
+//! [`crate::registry`] and [`crate::store`].
+//!
+//! The decision a reader may question: the rollback history and the management state are
+//! copied into every [`PluginEntry`], not kept in one place beside the routes. Entries are
+//! rebuilt on every change anyway, and this way `GET /plugins` reads a snapshot like any
+//! request does, without waiting behind a compile that holds the registry's write lock.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
 use hookbox_runtime::invoke::ConfigValues;
-use hookbox_runtime::{CallLimits, LoadError, LoadedPlugin, Runtime};
-use sha2::{Digest, Sha256};
+use hookbox_runtime::{CallLimits, LoadedPlugin};
+use serde::{Deserialize, Serialize};
 
-use crate::manifest::{ManifestError, PluginManifest};
+use crate::manifest::PluginManifest;
 
-/// A loaded plugin version with everything a call needs.
+/// Where a version's bytes came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// The plugin's `source` file (at startup, on a config reload, or after the file changed).
+    File {
+        /// The file, as resolved against the config file's directory.
+        path: PathBuf,
+    },
+    /// Uploaded through the admin API (`PUT` or `POST /plugins`).
+    Upload,
+}
+
+/// One version of a plugin: its identity and history, not its code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// Lower-case hex sha256 of the component bytes: the version's identity.
+    pub sha256: String,
+    /// Where the bytes came from.
+    pub origin: Origin,
+    /// When this version went live, in milliseconds since the Unix epoch.
+    pub loaded_at_ms: u64,
+    /// Size of the component, in bytes.
+    pub size_bytes: u64,
+}
+
+/// Who decides a plugin's manifest and code now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    /// Its `[[plugin]]` table in the config file, untouched by the admin API.
+    Config,
+    /// The admin API changed or added it; the change is persisted in `data_dir` and lasts
+    /// until the plugin's table in the config file is edited.
+    Admin,
+}
+
+/// Call counters of one plugin, shared by all its versions (a swap does not reset them).
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl PluginStats {
+    /// Count a call that is starting; the guard ends it (also when the request is dropped).
+    pub fn begin(self: &Arc<Self>) -> CallGuard {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        CallGuard {
+            stats: self.clone(),
+        }
+    }
+
+    /// Calls started so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls that failed (and were answered with the plugin's `on_error`).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Calls running right now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// One running call of a plugin; dropping it ends the call.
+#[derive(Debug)]
+pub struct CallGuard {
+    stats: Arc<PluginStats>,
+}
+
+impl CallGuard {
+    /// Note that the call failed.
+    pub fn failed(&self) {
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A live plugin version with everything a call needs.
 #[derive(Debug)]
 pub struct PluginEntry {
-    /// The manifest it was loaded from.
+    /// The manifest it runs under.
     pub manifest: PluginManifest,
     /// The compiled, pre-instantiated component.
     pub plugin: LoadedPlugin,
     /// Lower-case hex sha256 of the component bytes: the version's identity.
     pub sha256: String,
-    /// Where the bytes came from (resolved path).
-    pub source: PathBuf,
+    /// The live version: where it came from and when it went live.
+    pub version: VersionInfo,
+    /// Earlier versions kept for rollback, most recent first.
+    pub previous: Vec<VersionInfo>,
+    /// Whether the config file or the admin API decides this plugin now.
+    pub managed_by: ManagedBy,
     /// The config values the plugin may read.
     pub config: ConfigValues,
     /// The limits each call runs under.
     pub limits: CallLimits,
+    /// Call counters, shared across versions.
+    pub stats: Arc<PluginStats>,
 }
 
 /// An immutable routing table: which plugins run, in which order, for each command.
@@ -40,8 +146,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Build the routes of `plugins` (in config order): each command's chain is sorted by
-    /// priority, ties keeping config order; disabled plugins get no routes.
+    /// Build the routes of `plugins` (in registry order): each command's chain is sorted by
+    /// priority, ties keeping registry order; disabled plugins get no routes.
     pub fn new(plugins: Vec<Arc<PluginEntry>>) -> Self {
         let mut routes: HashMap<String, Vec<Arc<PluginEntry>>> = HashMap::new();
         for entry in plugins.iter().filter(|e| e.manifest.enabled) {
@@ -68,144 +174,13 @@ impl Snapshot {
         self.routes.get(command).map_or(&[], |chain| chain)
     }
 
-    /// Every loaded plugin, in config order.
+    /// Every loaded plugin: config order, then plugins added through the admin API.
     pub fn plugins(&self) -> &[Arc<PluginEntry>] {
         &self.plugins
     }
-}
 
-/// Why plugins could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RegistryError {
-    /// A manifest is invalid.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// Two plugins have the same name.
-    #[error("two plugins are named {0:?}")]
-    DuplicateName(String),
-    /// The component file could not be read.
-    #[error("plugin {name:?}: cannot read {path}: {source}")]
-    Read {
-        /// The plugin.
-        name: String,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The component was refused.
-    #[error("plugin {name:?} ({path}): {source}")]
-    Load {
-        /// The plugin.
-        name: String,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: LoadError,
-    },
-    /// The compile task died (it panicked or the runtime shut down).
-    #[error("plugin {0:?}: the compile task did not finish")]
-    CompileTask(String),
-}
-
-/// The plugins currently serving, behind an atomic pointer.
-pub struct Registry {
-    runtime: Arc<Runtime>,
-    current: ArcSwap<Snapshot>,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("plugins", &self.current.load().plugins.len())
-            .finish()
-    }
-}
-
-impl Registry {
-    /// An empty registry on `runtime`.
-    pub fn new(runtime: Arc<Runtime>) -> Self {
-        Registry {
-            runtime,
-            current: ArcSwap::from_pointee(Snapshot::default()),
-        }
-    }
-
-    /// The runtime plugins run on.
-    pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
-    }
-
-    /// The snapshot to serve one request from: take it once, use it to the end.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current.load_full()
-    }
-
-    /// Load every manifest (sources relative to `base_dir`) and publish them as the new
-    /// snapshot, or change nothing if any of them fails.
-    pub async fn load_all(
-        &self,
-        manifests: &[PluginManifest],
-        base_dir: &Path,
-    ) -> Result<(), RegistryError> {
-        let mut seen = HashSet::new();
-        for manifest in manifests {
-            manifest.validate()?;
-            if !seen.insert(manifest.name.as_str()) {
-                return Err(RegistryError::DuplicateName(manifest.name.clone()));
-            }
-        }
-        let mut entries = Vec::with_capacity(manifests.len());
-        for manifest in manifests {
-            entries.push(Arc::new(self.load(manifest.clone(), base_dir).await?));
-        }
-        self.current.store(Arc::new(Snapshot::new(entries)));
-        Ok(())
-    }
-
-    /// Read, hash, compile and validate one plugin. Publishes nothing.
-    pub async fn load(
-        &self,
-        manifest: PluginManifest,
-        base_dir: &Path,
-    ) -> Result<PluginEntry, RegistryError> {
-        manifest.validate()?;
-        let path = base_dir.join(&manifest.source);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|source| RegistryError::Read {
-                name: manifest.name.clone(),
-                path: path.clone(),
-                source,
-            })?;
-        let runtime = self.runtime.clone();
-        let name = manifest.name.clone();
-        let (sha256, loaded) = tokio::task::spawn_blocking(move || {
-            let sha256 = hex::encode(Sha256::digest(&bytes));
-            (sha256, runtime.load(&name, &bytes))
-        })
-        .await
-        .map_err(|_| RegistryError::CompileTask(manifest.name.clone()))?;
-        let plugin = loaded.map_err(|source| RegistryError::Load {
-            name: manifest.name.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        tracing::info!(
-            plugin = %manifest.name,
-            sha256 = %sha256,
-            compile_ms = plugin.compile_time().as_millis() as u64,
-            "plugin loaded"
-        );
-        let config: BTreeMap<String, String> = manifest.grants.config.clone();
-        Ok(PluginEntry {
-            limits: manifest.limits.call_limits(),
-            config: Arc::new(config),
-            manifest,
-            plugin,
-            sha256,
-            source: path,
-        })
+    /// The plugin called `name`, if it is loaded.
+    pub fn plugin(&self, name: &str) -> Option<&Arc<PluginEntry>> {
+        self.plugins.iter().find(|e| e.manifest.name == name)
     }
 }

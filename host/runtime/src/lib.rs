@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`engine`] — the engine, its pooling allocator and the epoch ticker thread.
 //! - [`plugin`] — compiling and validating a component ([`Runtime::load`]).
+//! - [`cache`] — compiled artifacts on disk, keyed by sha256 and engine ([`Runtime::load_cached`]).
 //! - [`invoke`] — one call under limits ([`Runtime::invoke`]).
 //! - `host` — the host side of the imports a plugin may use (logging, config, stdio capture).
 //! - `bindings` — the only `bindgen!` over `wit/`.
@@ -22,11 +23,13 @@
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod cache;
 pub mod engine;
 mod host;
 pub mod invoke;
 pub mod plugin;
 
+pub use cache::{ArtifactCache, CacheUse, CachedLoad};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
 pub use invoke::{CallLimits, InvokeError, Outcome};
 pub use plugin::{LoadError, LoadedPlugin};

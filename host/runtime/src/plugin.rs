@@ -3,7 +3,8 @@
 //!
 //! This module is *not* where plugins are found, named or swapped: that is the registry.
 //! Loading is CPU-heavy (Cranelift compiles the whole component) and blocking; callers on
-//! an async runtime run it on a blocking thread.
+//! an async runtime run it on a blocking thread. [`crate::cache`] wraps the compile step with
+//! an on-disk cache of compiled artifacts.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,10 +77,24 @@ impl Runtime {
     /// Compile `bytes` as the plugin `name`, and check that it links against the host and
     /// exports the handler. Blocking and CPU-heavy.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
-        check_header(bytes)?;
         let started = Instant::now();
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let component = self.compile(bytes)?;
+        self.finish_load(name, &component, started)
+    }
+
+    /// Check the header and compile `bytes` with Cranelift. Blocking and CPU-heavy.
+    pub(crate) fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
+        check_header(bytes)?;
+        Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// Link a compiled component against the host and check that it exports the handler.
+    pub(crate) fn finish_load(
+        &self,
+        name: &str,
+        component: &Component,
+        started: Instant,
+    ) -> Result<LoadedPlugin, LoadError> {
         let imports = component
             .component_type()
             .imports(&self.engine)
@@ -87,7 +102,7 @@ impl Runtime {
             .collect::<Vec<_>>();
         let instance_pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre =
             PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;

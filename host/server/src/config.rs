@@ -20,6 +20,9 @@ pub struct Config {
     /// The OpenIM webhook endpoint.
     #[serde(default)]
     pub openim: OpenImConfig,
+    /// The Tencent Cloud Chat webhook endpoint; absent = not served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tencent: Option<TencentConfig>,
     /// The plugins, as `[[plugin]]` tables.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginManifest>,
@@ -33,6 +36,18 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in KiB.
     pub max_body_kb: usize,
+    /// Address of the admin API; none = no admin API. Needs `HOOKBOX_ADMIN_TOKEN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Largest admin API request body (a component upload), in MiB.
+    pub admin_max_body_mb: usize,
+    /// hookbox's own state: admin changes, kept versions, compiled cache. Relative to the
+    /// config file; must be writable by hookbox alone.
+    pub data_dir: PathBuf,
+    /// Longest a plugin version may take to compile before it is refused, in milliseconds.
+    pub compile_timeout_ms: u64,
+    /// Reload plugins whose `source` file changes, and the config file when it changes.
+    pub watch: bool,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +55,11 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_kb: 1024,
+            admin_listen: None,
+            admin_max_body_mb: 64,
+            data_dir: PathBuf::from(".hookbox"),
+            compile_timeout_ms: 60_000,
+            watch: true,
         }
     }
 }
@@ -59,6 +79,49 @@ impl Default for OpenImConfig {
             path: "/openim".to_owned(),
         }
     }
+}
+
+/// `[tencent]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TencentConfig {
+    /// URL path Tencent's console points at; the command comes in the query.
+    #[serde(default = "default_tencent_path")]
+    pub path: String,
+    /// Largest accepted `|now − RequestTime|`, in seconds.
+    #[serde(default = "default_max_skew_secs")]
+    pub max_skew_secs: u64,
+    /// The answer leaves within this many milliseconds, whatever the plugins do (Tencent
+    /// waits 2 s and then delivers the message as if we had allowed it). At most 1500.
+    #[serde(default = "default_answer_within_ms")]
+    pub answer_within_ms: u64,
+    /// The apps whose callbacks are accepted, as `[[tencent.app]]` tables.
+    #[serde(rename = "app")]
+    pub apps: Vec<TencentAppConfig>,
+}
+
+/// `[[tencent.app]]`: one SDKAppID and where its callback token comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TencentAppConfig {
+    /// The app's SDKAppID.
+    pub sdk_app_id: u64,
+    /// Environment variable holding the callback token set in Tencent's console. Absent:
+    /// callback authentication is off for this app (requests need no `Sign`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+}
+
+fn default_tencent_path() -> String {
+    "/tencent".to_owned()
+}
+
+fn default_max_skew_secs() -> u64 {
+    60
+}
+
+fn default_answer_within_ms() -> u64 {
+    1400
 }
 
 /// Why a config file was refused.
@@ -115,19 +178,45 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
-        let path = &self.openim.path;
-        let valid_path = path.starts_with('/')
-            && path.len() > 1
-            && !path.ends_with('/')
-            && !path.contains(['{', '}', '*', '?', '#'])
-            && !path.contains("//");
-        if !valid_path {
-            return Err(format!(
-                "openim.path {path:?} must start with '/', not end with '/', and not be '/' alone"
-            ));
+        check_path("openim.path", &self.openim.path)?;
+        if let Some(tencent) = &self.tencent {
+            check_path("tencent.path", &tencent.path)?;
+            if tencent.path == self.openim.path {
+                return Err("tencent.path and openim.path must differ".to_owned());
+            }
+            if tencent.apps.is_empty() {
+                return Err("[tencent] needs at least one [[tencent.app]]".to_owned());
+            }
+            if tencent.answer_within_ms == 0 || tencent.answer_within_ms > 1500 {
+                return Err(
+                    "tencent.answer_within_ms must be between 1 and 1500 (Tencent waits 2 s)"
+                        .to_owned(),
+                );
+            }
+            let mut ids = std::collections::HashSet::new();
+            for app in &tencent.apps {
+                if !ids.insert(app.sdk_app_id) {
+                    return Err(format!(
+                        "two [[tencent.app]] tables have sdk_app_id {}",
+                        app.sdk_app_id
+                    ));
+                }
+            }
         }
         if self.server.max_body_kb == 0 {
             return Err("server.max_body_kb must be positive".to_owned());
+        }
+        if self.server.listen.port() != 0 && self.server.admin_listen == Some(self.server.listen) {
+            return Err("server.admin_listen must differ from server.listen".to_owned());
+        }
+        if self.server.admin_max_body_mb == 0 {
+            return Err("server.admin_max_body_mb must be positive".to_owned());
+        }
+        if self.server.compile_timeout_ms == 0 {
+            return Err("server.compile_timeout_ms must be positive".to_owned());
+        }
+        if self.server.data_dir.as_os_str().is_empty() {
+            return Err("server.data_dir must not be empty".to_owned());
         }
         let mut names = std::collections::HashSet::new();
         for plugin in &self.plugins {
@@ -140,12 +229,88 @@ impl Config {
     }
 }
 
+fn check_path(key: &str, path: &str) -> Result<(), String> {
+    let valid = path.starts_with('/')
+        && path.len() > 1
+        && !path.ends_with('/')
+        && !path.contains(['{', '}', '*', '?', '#'])
+        && !path.contains("//");
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} {path:?} must start with '/', not end with '/', and not be '/' alone"
+        ))
+    }
+}
+
+impl TencentConfig {
+    /// The apps with their tokens, read through `secret` (the binary passes the process
+    /// environment; this crate never reads it itself). A named token variable that is unset
+    /// or empty is an error: a typo must not silently switch authentication off.
+    pub fn resolve_apps(
+        &self,
+        secret: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<hookbox_dialects::tencent::TencentApp>, String> {
+        self.apps
+            .iter()
+            .map(|app| {
+                let token = match &app.token_env {
+                    None => None,
+                    Some(var) => match secret(var) {
+                        Some(token) if !token.is_empty() => Some(token),
+                        _ => {
+                            return Err(format!(
+                                "tencent app {}: environment variable {var} (token_env) is not set or empty",
+                                app.sdk_app_id
+                            ));
+                        }
+                    },
+                };
+                Ok(hookbox_dialects::tencent::TencentApp { sdk_app_id: app.sdk_app_id, token })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("hookbox.toml"))
+    }
+
+    #[test]
+    fn admin_and_data_dir_keys_are_checked() {
+        let config = parse("").unwrap();
+        assert_eq!(
+            config.server.admin_listen, None,
+            "no admin API unless asked for"
+        );
+        assert_eq!(config.server.data_dir, PathBuf::from(".hookbox"));
+        assert!(config.server.watch);
+        let config =
+            parse("[server]\nadmin_listen = \"127.0.0.1:8081\"\ndata_dir = \"/var/lib/hookbox\"\n")
+                .unwrap();
+        assert_eq!(
+            config.server.admin_listen,
+            Some(([127, 0, 0, 1], 8081).into())
+        );
+        for (bad, key) in [
+            (
+                "listen = \"127.0.0.1:9000\"\nadmin_listen = \"127.0.0.1:9000\"",
+                "server.admin_listen",
+            ),
+            ("admin_max_body_mb = 0", "server.admin_max_body_mb"),
+            ("compile_timeout_ms = 0", "server.compile_timeout_ms"),
+            ("data_dir = \"\"", "server.data_dir"),
+        ] {
+            let err = parse(&format!("[server]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -191,11 +356,55 @@ mod tests {
                 .contains("two [[plugin]] tables are named \"a\"")
         );
 
+        let tencent = "[tencent]\npath = \"/openim\"\n[[tencent.app]]\nsdk_app_id = 1\n";
+        assert!(
+            parse(tencent)
+                .unwrap_err()
+                .to_string()
+                .contains("must differ")
+        );
+        let no_apps = "[tencent]\napp = []\n";
+        assert!(
+            parse(no_apps)
+                .unwrap_err()
+                .to_string()
+                .contains("at least one")
+        );
+        let slow = "[tencent]\nanswer_within_ms = 2000\n[[tencent.app]]\nsdk_app_id = 1\n";
+        assert!(
+            parse(slow)
+                .unwrap_err()
+                .to_string()
+                .contains("answer_within_ms")
+        );
+
         for bad in ["", "/", "openim", "/openim/", "/a/{x}"] {
             let err = parse(&format!("[openim]\npath = {bad:?}\n"))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("openim.path"), "{bad}: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tencent_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_come_from_the_named_variables_and_must_exist() {
+        let text = "[tencent]\n[[tencent.app]]\nsdk_app_id = 1400000000\ntoken_env = \"TOKEN_A\"\n[[tencent.app]]\nsdk_app_id = 1400000001\n";
+        let config = Config::parse(text, Path::new("hookbox.toml")).unwrap();
+        let tencent = config.tencent.as_ref().unwrap();
+        assert_eq!(tencent.path, "/tencent");
+        assert_eq!(tencent.max_skew_secs, 60);
+        let apps = tencent
+            .resolve_apps(&|var| (var == "TOKEN_A").then(|| "secret".to_owned()))
+            .unwrap();
+        assert_eq!(apps[0].token.as_deref(), Some("secret"));
+        assert_eq!(apps[1].token, None);
+        let err = tencent.resolve_apps(&|_| None).unwrap_err();
+        assert!(err.contains("TOKEN_A") && !err.contains("secret"), "{err}");
+        assert!(tencent.resolve_apps(&|_| Some(String::new())).is_err());
     }
 }

@@ -15,14 +15,17 @@
 //! - [`app`] — the router, its state, and `serve` (bound listener + shutdown future).
 //! - `ingress` — the per-dialect webhook handlers.
 //! - [`error`] — [`ApiError`], the only error that becomes an HTTP response.
+//! - [`admin`] — the admin API on its own listener: swap, add, patch, roll back, delete.
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod error;
 mod ingress;
 
+pub use admin::Admin;
 pub use app::{App, Counters, serve};
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

@@ -1,7 +1,11 @@
 //! End-to-end tests: one binary, one module per area. Every test starts the real server on
 //! `127.0.0.1:0` and talks to it over HTTP with real plugins built from `plugins/`.
 
+mod admin;
+mod cache;
 mod chains;
 mod failures;
+mod hot_swap;
 mod openim;
 mod runtime;
+mod tencent;

@@ -381,6 +381,7 @@ impl AdminServer {
         registry.load_all(&config.plugins, plugin_dir()).await?;
         admin.set_ready();
         let app = App::new(&config, registry, &|_: &str| None).expect("no secrets needed");
+        admin.export_metrics(app.metrics.clone());
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

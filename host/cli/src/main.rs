@@ -144,6 +144,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         admin.set_ready();
     }
     let app = App::new(&config, registry.clone(), &|var| std::env::var(var).ok())?;
+    if let Some((admin, _)) = &admin {
+        admin.export_metrics(app.metrics.clone());
+    }
     let _watcher = if config.server.watch {
         Some(watch::start(registry, &args.config, base.clone(), config.clone()).await?)
     } else {

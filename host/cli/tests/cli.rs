@@ -119,6 +119,7 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
                 .post(format!(
                     "http://{addr}/openim/callbackBeforeSendSingleMsgCommand"
                 ))
+                .header("operationID", "op-cli-42")
                 .body(body)
                 .send()
                 .await
@@ -142,6 +143,13 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
         rest.iter().any(|l| l.contains("hookbox stopped")),
+        "{rest:?}"
+    );
+    // The plugin's own log line carries the plugin name and the callback's operationID.
+    assert!(
+        rest.iter().any(|l| l.contains("blocked")
+            && l.contains("keyword-filter")
+            && l.contains("op-cli-42")),
         "{rest:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);

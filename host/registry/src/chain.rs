@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hookbox_model::{Event, JsonObject, Phase, Verdict};
 use hookbox_runtime::{CallLimits, InvokeError, Runtime};
+use tracing::Instrument;
 
 use crate::snapshot::PluginEntry;
 
@@ -75,8 +76,12 @@ pub async fn run_chain(
         let call = entry.stats.begin();
         let called = match within(deadline, &entry.limits, started) {
             Some(limits) => {
+                // A child of the request's `callback` span, so a plugin's logs and the
+                // request's nest; free when the level is off.
+                let span = tracing::debug_span!("plugin", name = %entry.manifest.name, version = %entry.sha256);
                 runtime
                     .invoke(&entry.plugin, event, &entry.config, &limits)
+                    .instrument(span)
                     .await
             }
             None => Err(InvokeError::Timeout(Duration::ZERO)),

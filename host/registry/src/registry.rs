@@ -25,6 +25,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -288,6 +289,8 @@ pub struct Registry {
     compile_timeout: Duration,
     compile_slot: Arc<Semaphore>,
     keep_previous: usize,
+    swaps: AtomicU64,
+    load_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -327,7 +330,19 @@ impl Registry {
             compile_timeout: options.compile_timeout,
             compile_slot: Arc::new(Semaphore::new(1)),
             keep_previous: options.keep_previous.max(1),
+            swaps: AtomicU64::new(0),
+            load_failures: AtomicU64::new(0),
         }
+    }
+
+    /// How many routing snapshots have been published (loads, swaps, rollbacks, removals).
+    pub fn swap_count(&self) -> u64 {
+        self.swaps.load(Ordering::Relaxed)
+    }
+
+    /// How many plugin versions were refused at load (compile, link, world, timeout).
+    pub fn load_failure_count(&self) -> u64 {
+        self.load_failures.load(Ordering::Relaxed)
     }
 
     /// The runtime plugins run on.
@@ -675,6 +690,7 @@ impl Registry {
             })
             .collect();
         self.current.store(Arc::new(Snapshot::new(entries)));
+        self.swaps.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Read `manifest`'s source file and load it, reusing `old`'s code for the same bytes.
@@ -750,6 +766,19 @@ impl Registry {
     /// (Cranelift cannot be interrupted) and the one compile slot until it ends, so a
     /// pathological component delays later compiles, never requests.
     async fn compile(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        origin: Origin,
+    ) -> Result<Live, RegistryError> {
+        let compiled = self.compile_uncounted(name, bytes, origin).await;
+        if compiled.is_err() {
+            self.load_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        compiled
+    }
+
+    async fn compile_uncounted(
         &self,
         name: &str,
         bytes: Vec<u8>,

@@ -23,6 +23,7 @@
 //! no multipart parser on the server, one `Content-Type`, and a client is a `jq` one-liner.
 
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
@@ -42,6 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::ingress::read_body;
+use crate::metrics::Metrics;
 
 /// Shortest admin token accepted: guessing one must be hopeless.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -68,6 +70,7 @@ pub struct Admin {
     token_hash: [u8; 32],
     max_body_bytes: usize,
     ready: AtomicBool,
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -99,6 +102,7 @@ impl Admin {
             token_hash: Sha256::digest(token.as_bytes()).into(),
             max_body_bytes,
             ready: AtomicBool::new(false),
+            metrics: OnceLock::new(),
         }))
     }
 
@@ -107,11 +111,18 @@ impl Admin {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// Serve `metrics` at `GET /metrics` (behind the same token as every admin route).
+    /// Until this is called, `/metrics` answers 404.
+    pub fn export_metrics(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
     /// The admin router.
     pub fn router(self: &Arc<Admin>) -> Router {
         Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
             .route("/plugins", get(list).post(add))
             .route(
                 "/plugins/{name}",
@@ -149,6 +160,12 @@ async fn authenticate(State(admin): State<Arc<Admin>>, request: Request, next: N
         return ApiError::Unauthorized.into_response();
     }
     next.run(request).await
+}
+
+async fn metrics(State(admin): State<Arc<Admin>>) -> Result<Response, ApiError> {
+    let metrics = admin.metrics.get().ok_or(ApiError::NotFound)?;
+    let text = metrics.render(&admin.registry);
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 async fn healthz() -> Json<Value> {

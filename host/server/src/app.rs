@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::ingress;
+use crate::metrics::Metrics;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -27,8 +28,10 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Largest body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Event counters (metrics proper come with the metrics endpoint).
+    /// Plain counters for tests and quick checks; the exported metrics are in `metrics`.
     pub counters: Counters,
+    /// The Prometheus metrics, served at `GET /metrics` on the admin listener.
+    pub metrics: Arc<Metrics>,
     /// The Tencent endpoint's apps and budget, when `[tencent]` is configured.
     pub tencent: Option<TencentEndpoint>,
 }
@@ -98,6 +101,7 @@ impl App {
             registry,
             max_body_bytes: config.server.max_body_kb.saturating_mul(1024),
             counters: Counters::default(),
+            metrics: Arc::new(Metrics::new()),
             tencent,
         }))
     }

@@ -25,7 +25,10 @@ pub(crate) async fn openim(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    handle_openim(app, Some(command), uri, headers, body).await
+    let _in_flight = app.metrics.in_flight();
+    handle_openim(&app, Some(command), uri, headers, body)
+        .await
+        .inspect_err(|e| app.metrics.record_refused(e.code()))
 }
 
 /// `POST {openim.path}?command=…`: OpenIM ≤ 3.4.0 (and bodies that name their command).
@@ -35,11 +38,14 @@ pub(crate) async fn openim_legacy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    handle_openim(app, None, uri, headers, body).await
+    let _in_flight = app.metrics.in_flight();
+    handle_openim(&app, None, uri, headers, body)
+        .await
+        .inspect_err(|e| app.metrics.record_refused(e.code()))
 }
 
 async fn handle_openim(
-    app: Arc<App>,
+    app: &App,
     path_command: Option<String>,
     uri: Uri,
     headers: HeaderMap,
@@ -53,12 +59,24 @@ async fn handle_openim(
         body: &body,
     };
     let callback = openim::parse(&inbound)?;
-    Ok(answer(&app, &callback, DialectKind::Openim, None).await)
+    Ok(answer(app, &callback, DialectKind::Openim, None).await)
 }
 
 /// `POST {tencent.path}?SdkAppid=…&CallbackCommand=…&Sign=…&RequestTime=…`.
 pub(crate) async fn tencent(
     State(app): State<Arc<App>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let _in_flight = app.metrics.in_flight();
+    handle_tencent(&app, uri, headers, body)
+        .await
+        .inspect_err(|e| app.metrics.record_refused(e.code()))
+}
+
+async fn handle_tencent(
+    app: &App,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -82,11 +100,12 @@ pub(crate) async fn tencent(
     let callback = tencent::parse(&inbound, &auth).inspect_err(|error| {
         if error.is_unauthorized() {
             Counters::add(&app.counters.auth_failures, 1);
+            app.metrics.record_auth_failure(DialectKind::Tencent);
             tracing::warn!(code = error.code(), "Tencent callback refused: {error}");
         }
     })?;
     let deadline = arrived + endpoint.answer_within;
-    Ok(answer(&app, &callback, DialectKind::Tencent, Some(deadline)).await)
+    Ok(answer(app, &callback, DialectKind::Tencent, Some(deadline)).await)
 }
 
 /// Run the chain for a parsed callback and render the dialect's envelope. Never fails: a
@@ -131,6 +150,8 @@ async fn answer(
         Counters::add(&app.counters.plugin_calls, report.steps.len() as u64);
         Counters::add(&app.counters.plugin_failures, failures as u64);
         Counters::add(&app.counters.callbacks, 1);
+        app.metrics
+            .record_callback(dialect, &event.command, callback.known, &report);
         if let (DialectKind::Tencent, Verdict::Reject(rejection)) = (dialect, &report.verdict) {
             let (sent, replaced) = tencent::reject_code(callback, rejection.code);
             if replaced {

@@ -14,6 +14,7 @@
 //! - [`config`] — `hookbox.toml`.
 //! - [`app`] — the router, its state, and `serve` (bound listener + shutdown future).
 //! - `ingress` — the per-dialect webhook handlers.
+//! - [`metrics`] — every exported metric, recorded from chain reports.
 //! - [`error`] — [`ApiError`], the only error that becomes an HTTP response.
 //! - [`admin`] — the admin API on its own listener: swap, add, patch, roll back, delete.
 
@@ -24,6 +25,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 mod ingress;
+pub mod metrics;
 
 pub use admin::Admin;
 pub use app::{App, Counters, serve};

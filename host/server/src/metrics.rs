@@ -1,0 +1,293 @@
+//! Every metric hookbox exports, declared in one place, recorded from the chain's reports,
+//! and rendered in the Prometheus/OpenMetrics text format at `GET /metrics` on the admin
+//! listener.
+//!
+//! This module is *not* a metrics framework: it reads the measurements the chain and the
+//! registry already return (a [`ChainReport`] per callback, the registry's swap counters)
+//! and never reaches into the runtime.
+//!
+//! The decision a reader may question: one registry per [`App`](crate::App) instead of a
+//! process-global recorder. A process serves one app, so nothing changes in production,
+//! and tests that run several servers in one process can assert exact counter values.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use hookbox_model::DialectKind;
+use hookbox_registry::{ChainReport, Registry, StepResult};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry as MetricRegistry;
+
+/// `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabels {
+    dialect: &'static str,
+    command: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginCallLabels {
+    plugin: String,
+    version: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DialectLabels {
+    dialect: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    code: &'static str,
+}
+
+type HistogramFamily = Family<PluginLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 10 µs … ~5 s, doubling.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
+}
+
+/// The metrics of one server.
+pub struct Metrics {
+    registry: MetricRegistry,
+    callbacks: Family<CallbackLabels, Counter>,
+    unknown_commands: Family<DialectLabels, Counter>,
+    plugin_calls: Family<PluginCallLabels, Counter>,
+    plugin_duration: HistogramFamily,
+    plugin_fuel: Family<PluginLabels, Counter>,
+    plugin_memory_peak: Family<PluginLabels, Gauge>,
+    auth_failures: Family<DialectLabels, Counter>,
+    refused_requests: Family<RefusalLabels, Counter>,
+    in_flight: Gauge,
+    swaps: Counter,
+    load_failures: Counter,
+    // The registry's own counters, mirrored into the exported ones at render time.
+    seen_swaps: AtomicI64,
+    seen_load_failures: AtomicI64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// All metrics at zero.
+    pub fn new() -> Self {
+        let mut registry = MetricRegistry::with_prefix("hookbox");
+        let callbacks = Family::default();
+        registry.register(
+            "callbacks",
+            "Callbacks answered, by dialect, command and the verdict sent",
+            callbacks.clone(),
+        );
+        let unknown_commands = Family::default();
+        registry.register(
+            "unknown_commands",
+            "Callbacks whose command is not in the dialect's command table",
+            unknown_commands.clone(),
+        );
+        let plugin_calls = Family::default();
+        registry.register(
+            "plugin_calls",
+            "Plugin invocations by plugin, version (sha256) and outcome (verdict kind or failure kind)",
+            plugin_calls.clone(),
+        );
+        let plugin_duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "plugin_duration_seconds",
+            "Wall time of plugin calls",
+            plugin_duration.clone(),
+        );
+        let plugin_fuel = Family::default();
+        registry.register(
+            "plugin_fuel",
+            "Fuel (wasm instructions) used by plugin calls",
+            plugin_fuel.clone(),
+        );
+        let plugin_memory_peak = Family::default();
+        registry.register(
+            "plugin_memory_peak_bytes",
+            "Largest linear memory any call of the plugin reached",
+            plugin_memory_peak.clone(),
+        );
+        let auth_failures = Family::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused by authentication",
+            auth_failures.clone(),
+        );
+        let refused_requests = Family::default();
+        registry.register(
+            "refused_requests",
+            "Requests that were not callbacks, by error code (body_too_large, body_not_json, ...)",
+            refused_requests.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "in_flight_requests",
+            "Webhook requests being answered",
+            in_flight.clone(),
+        );
+        let swaps = Counter::default();
+        registry.register(
+            "plugin_swaps",
+            "Routing snapshots published (loads, swaps, rollbacks, removals)",
+            swaps.clone(),
+        );
+        let load_failures = Counter::default();
+        registry.register(
+            "plugin_load_failures",
+            "Plugin versions refused at load",
+            load_failures.clone(),
+        );
+        Metrics {
+            registry,
+            callbacks,
+            unknown_commands,
+            plugin_calls,
+            plugin_duration,
+            plugin_fuel,
+            plugin_memory_peak,
+            auth_failures,
+            refused_requests,
+            in_flight,
+            swaps,
+            load_failures,
+            seen_swaps: AtomicI64::new(0),
+            seen_load_failures: AtomicI64::new(0),
+        }
+    }
+
+    /// Record one answered callback and every plugin call in it.
+    pub fn record_callback(
+        &self,
+        dialect: DialectKind,
+        command: &str,
+        known: bool,
+        report: &ChainReport,
+    ) {
+        // Unknown commands share one label value so a sender cannot grow the series without bound.
+        let command = if known {
+            command.to_owned()
+        } else {
+            "unknown".to_owned()
+        };
+        if !known {
+            self.unknown_commands
+                .get_or_create(&DialectLabels {
+                    dialect: dialect.as_str(),
+                })
+                .inc();
+        }
+        self.callbacks
+            .get_or_create(&CallbackLabels {
+                dialect: dialect.as_str(),
+                command,
+                outcome: report.verdict.kind(),
+            })
+            .inc();
+        for step in &report.steps {
+            let outcome = match &step.result {
+                StepResult::Decided(kind) => kind,
+                StepResult::Failed { kind, .. } => kind,
+            };
+            let plugin = PluginLabels {
+                plugin: step.plugin.clone(),
+            };
+            self.plugin_calls
+                .get_or_create(&PluginCallLabels {
+                    plugin: step.plugin.clone(),
+                    version: step.sha256.clone(),
+                    outcome,
+                })
+                .inc();
+            self.plugin_duration
+                .get_or_create(&plugin)
+                .observe(step.elapsed.as_secs_f64());
+            self.plugin_fuel
+                .get_or_create(&plugin)
+                .inc_by(step.fuel_used);
+            let peak = i64::try_from(step.peak_memory_bytes).unwrap_or(i64::MAX);
+            let gauge = self.plugin_memory_peak.get_or_create(&plugin);
+            if peak > gauge.get() {
+                gauge.set(peak);
+            }
+        }
+    }
+
+    /// Record a request refused by authentication.
+    pub fn record_auth_failure(&self, dialect: DialectKind) {
+        self.auth_failures
+            .get_or_create(&DialectLabels {
+                dialect: dialect.as_str(),
+            })
+            .inc();
+    }
+
+    /// Record a request that was not a callback (answered with an HTTP error).
+    pub fn record_refused(&self, code: &'static str) {
+        self.refused_requests
+            .get_or_create(&RefusalLabels { code })
+            .inc();
+    }
+
+    /// Count a request as in flight until the guard drops.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// The metrics in the OpenMetrics text format, with the registry's counters brought up
+    /// to date first.
+    pub fn render(&self, plugins: &Registry) -> String {
+        mirror(&self.swaps, &self.seen_swaps, plugins.swap_count());
+        mirror(
+            &self.load_failures,
+            &self.seen_load_failures,
+            plugins.load_failure_count(),
+        );
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Bring an exported counter up to a monotonic source counter's value.
+fn mirror(counter: &Counter, seen: &AtomicI64, now: u64) {
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let before = seen.swap(now, Ordering::Relaxed);
+    if now > before {
+        counter.inc_by(u64::try_from(now - before).unwrap_or(0));
+    }
+}
+
+/// Decrements the in-flight gauge when the request is done, however it ends.
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -21,8 +21,14 @@ use crate::bindings::{config_store, logging};
 pub(crate) type ConfigValues = Arc<BTreeMap<String, String>>;
 
 /// Store data for one call.
+///
+/// The `WasiCtx` is built on first use, not up front: most calls never touch WASI (a Rust
+/// guest built for `wasm32-wasip2` imports `wasi:cli`/`wasi:io` for std, but calls them only
+/// when it prints or reads its environment), and building one costs about as much as
+/// `Store::new` (two default contexts and a ChaCha RNG seed).
 pub(crate) struct CallState {
-    wasi: WasiCtx,
+    wasi: Option<WasiCtx>,
+    stdio: Option<(CapturedOutput, CapturedOutput)>,
     table: ResourceTable,
     pub(crate) limiter: CallLimiter,
     pub(crate) log: LogBudget,
@@ -37,15 +43,9 @@ impl CallState {
         stdout: CapturedOutput,
         stderr: CapturedOutput,
     ) -> Self {
-        let wasi = WasiCtx::builder()
-            .stdout(stdout)
-            .stderr(stderr)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         CallState {
-            wasi,
+            wasi: None,
+            stdio: Some((stdout, stderr)),
             table: ResourceTable::new(),
             limiter,
             log,
@@ -56,8 +56,20 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let stdio = &mut self.stdio;
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let mut builder = WasiCtx::builder();
+            if let Some((stdout, stderr)) = stdio.take() {
+                builder.stdout(stdout).stderr(stderr);
+            }
+            builder
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build()
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }

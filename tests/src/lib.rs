@@ -29,7 +29,11 @@ pub fn plugin_path(crate_name: &str) -> PathBuf {
 /// (`welcome.wasm`, `pii-mask.wasm`, `group-allowlist.wasm`, `length-limit.wasm`). `build.rs`
 /// does not build them: they need toolchains from `.ci/install-languages.sh`.
 pub fn languages_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/languages")
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests
+        .parent()
+        .unwrap_or(tests)
+        .join("plugins/target/languages")
 }
 
 /// One runtime for the whole test binary: an engine reserves address space for its pool,
@@ -94,6 +98,44 @@ impl TestServer {
         let config =
             Config::parse(config_text, Path::new("test.toml")).expect("test config is valid");
         let registry = Arc::new(Registry::new(shared_runtime()));
+        registry
+            .load_all(&config.plugins, plugin_dir())
+            .await
+            .expect("test plugins load");
+        let secret = |var: &str| {
+            secrets
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let app = App::new(&config, registry, &secret).expect("test config's secrets resolve");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let router = app.router(&config);
+        let task = tokio::spawn(hookbox_server::serve(listener, router, async {
+            let _ = stop.await;
+        }));
+        TestServer {
+            addr,
+            app,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// Like [`TestServer::start_with_secrets`], on a registry the caller made (e.g. with a
+    /// compiled cache and a longer compile timeout for JS/Python components).
+    pub async fn start_on(
+        registry: Arc<Registry>,
+        config_text: &str,
+        secrets: &[(&str, &str)],
+    ) -> TestServer {
+        let config =
+            Config::parse(config_text, Path::new("test.toml")).expect("test config is valid");
         registry
             .load_all(&config.plugins, plugin_dir())
             .await

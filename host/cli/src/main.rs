@@ -17,6 +17,7 @@ use hookbox_server::{Admin, App, Config};
 
 mod push;
 mod run;
+mod validate;
 mod watch;
 
 #[derive(Debug, Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Run(run::RunArgs),
     /// Replace a running plugin's code through the admin API.
     Push(push::PushArgs),
+    /// Check a component the way the host does at load, and list what it imports.
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +73,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Push(args) => runtime.block_on(push::push(args)),
+        Command::Validate(args) => validate::validate(args),
     }
 }
 

@@ -178,3 +178,42 @@ fn run_reads_tencent_events_too() {
     );
     assert!(stdout.contains("***"), "{stdout}");
 }
+
+#[test]
+fn validate_reports_world_imports_and_grants() {
+    let output = hookbox()
+        .arg("validate")
+        .arg(plugin_path("keyword-filter"))
+        .output()
+        .expect("hookbox runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("hookbox:plugin/plugin@0.1.0"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("wasi:config/store") && l.contains("grants.config")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains("wasi:logging/logging")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("result    OK"), "{stdout}");
+
+    let refused = hookbox()
+        .arg("validate")
+        .arg(repo().join("hookbox.toml"))
+        .output()
+        .expect("hookbox runs");
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("REFUSED: not a WebAssembly component"),
+        "{stdout}"
+    );
+}

@@ -95,36 +95,8 @@ impl TestServer {
     /// Like [`TestServer::start`], with `secrets` standing in for the environment variables
     /// the config names (Tencent tokens).
     pub async fn start_with_secrets(config_text: &str, secrets: &[(&str, &str)]) -> TestServer {
-        let config =
-            Config::parse(config_text, Path::new("test.toml")).expect("test config is valid");
         let registry = Arc::new(Registry::new(shared_runtime()));
-        registry
-            .load_all(&config.plugins, plugin_dir())
-            .await
-            .expect("test plugins load");
-        let secret = |var: &str| {
-            secrets
-                .iter()
-                .find(|(k, _)| *k == var)
-                .map(|(_, v)| (*v).to_owned())
-        };
-        let app = App::new(&config, registry, &secret).expect("test config's secrets resolve");
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("bound address");
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let router = app.router(&config);
-        let task = tokio::spawn(hookbox_server::serve(listener, router, async {
-            let _ = stop.await;
-        }));
-        TestServer {
-            addr,
-            app,
-            client: reqwest::Client::new(),
-            shutdown: Some(shutdown),
-            task: Some(task),
-        }
+        TestServer::start_on(registry, config_text, secrets).await
     }
 
     /// Like [`TestServer::start_with_secrets`], on a registry the caller made (e.g. with a
@@ -147,12 +119,17 @@ impl TestServer {
                 .map(|(_, v)| (*v).to_owned())
         };
         let app = App::new(&config, registry, &secret).expect("test config's secrets resolve");
+        TestServer::serve(&config, app).await
+    }
+
+    /// Serve `app`'s webhook router on a fresh `127.0.0.1:0` listener.
+    async fn serve(config: &Config, app: Arc<App>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("bound address");
         let (shutdown, stop) = oneshot::channel::<()>();
-        let router = app.router(&config);
+        let router = app.router(config);
         let task = tokio::spawn(hookbox_server::serve(listener, router, async {
             let _ = stop.await;
         }));
@@ -424,23 +401,9 @@ impl AdminServer {
         admin.set_ready();
         let app = App::new(&config, registry, &|_: &str| None).expect("no secrets needed");
         admin.export_metrics(app.metrics.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("bound address");
-        let (hook_shutdown, hook_stop) = oneshot::channel::<()>();
-        let router = app.router(&config);
-        let hook_task = tokio::spawn(hookbox_server::serve(listener, router, async {
-            let _ = hook_stop.await;
-        }));
+        let webhooks = TestServer::serve(&config, app).await;
         Ok(AdminServer {
-            webhooks: TestServer {
-                addr,
-                app,
-                client: reqwest::Client::new(),
-                shutdown: Some(hook_shutdown),
-                task: Some(hook_task),
-            },
+            webhooks,
             admin_addr,
             admin,
             client: reqwest::Client::new(),

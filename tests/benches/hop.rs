@@ -1,5 +1,6 @@
 //! The wasm hop: fresh instance + `handle` + drop for the Rust `keyword-filter` on a typical
-//! OpenIM message, measured through the public runtime API exactly as the server calls it.
+//! OpenIM message, measured through the public runtime API exactly as the server calls it;
+//! and the same call on a warm instance from a reuse pool, for comparison.
 //!
 //! `cargo bench -p hookbox-tests --bench hop` prints a table of medians and p99s. Numbers,
 //! not assertions: the machine is shared and noisy, so compare runs made together.
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookbox_model::{DialectKind, Event};
-use hookbox_runtime::{CallLimits, Runtime, RuntimeConfig};
+use hookbox_runtime::{CallLimits, InstancePool, ReusePolicy, Runtime, RuntimeConfig};
 use hookbox_tests::{openim_text_message, plugin_path};
 
 const WARMUP: usize = 1_000;
@@ -34,12 +35,12 @@ fn main() {
     let limits = CallLimits::default();
 
     println!(
-        "wasm hop: fresh instance + handle + drop, keyword-filter ({} KiB), {CALLS} calls",
+        "wasm hop: keyword-filter ({} KiB), {CALLS} calls; fresh = new instance + handle + drop, reuse = warm instance",
         bytes.len() / 1024
     );
     println!(
-        "{:<44} {:>10} {:>10} {:>10}",
-        "case", "median µs", "p99 µs", "calls/s"
+        "{:<44} {:<6} {:>10} {:>10} {:>10}",
+        "case", "mode", "median µs", "p99 µs", "calls/s"
     );
     for (case, command, text) in [
         (
@@ -64,33 +65,39 @@ fn main() {
             payload: openim_text_message(command, text).to_string(),
             metadata: vec![("operationID".into(), "bench".into())],
         };
-        let mut times = Vec::with_capacity(CALLS);
-        runtime.block_on(async {
-            for _ in 0..WARMUP {
-                engine
-                    .invoke(&plugin, &event, &config, &limits)
-                    .await
-                    .expect("call succeeds");
-            }
-            for _ in 0..CALLS {
-                let started = Instant::now();
-                engine
-                    .invoke(&plugin, &event, &config, &limits)
-                    .await
-                    .expect("call succeeds");
-                times.push(started.elapsed());
-            }
-        });
-        times.sort_unstable();
-        let median = times[times.len() / 2];
-        let p99 = times[times.len() * 99 / 100];
-        let total: Duration = times.iter().sum();
-        println!(
-            "{case:<44} {:>10.2} {:>10.2} {:>10.0}",
-            micros(median),
-            micros(p99),
-            CALLS as f64 / total.as_secs_f64()
-        );
+        let pool = InstancePool::new(plugin.clone(), config.clone(), ReusePolicy::default());
+        for reuse in [false, true] {
+            let call = || async {
+                let called = if reuse {
+                    engine.invoke_reusing(&pool, &event, &limits).await
+                } else {
+                    engine.invoke(&plugin, &event, &config, &limits).await
+                };
+                called.expect("call succeeds");
+            };
+            let mut times = Vec::with_capacity(CALLS);
+            runtime.block_on(async {
+                for _ in 0..WARMUP {
+                    call().await;
+                }
+                for _ in 0..CALLS {
+                    let started = Instant::now();
+                    call().await;
+                    times.push(started.elapsed());
+                }
+            });
+            times.sort_unstable();
+            let median = times[times.len() / 2];
+            let p99 = times[times.len() * 99 / 100];
+            let total: Duration = times.iter().sum();
+            println!(
+                "{case:<44} {:<6} {:>10.2} {:>10.2} {:>10.0}",
+                if reuse { "reuse" } else { "fresh" },
+                micros(median),
+                micros(p99),
+                CALLS as f64 / total.as_secs_f64()
+            );
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Per-call cost per plugin language: fresh instance + `handle` + drop for the example plugins
+//! Per-call cost per plugin language, in both instance modes (a fresh instance + `handle` +
+//! drop per call, and a warm instance from a reuse pool), for the example plugins
 //! in Rust (`keyword-filter`, the baseline), JavaScript (`welcome`), Python (`pii-mask`), Go
 //! (`group-allowlist`) and C (`length-limit`), each on the callback it exists for, measured
 //! through the public runtime API exactly as the server calls it (like `hop.rs`).
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookbox_model::{DialectKind, Event};
-use hookbox_runtime::{CallLimits, Outcome, Runtime, RuntimeConfig};
+use hookbox_runtime::{CallLimits, InstancePool, Outcome, ReusePolicy, Runtime, RuntimeConfig};
 use hookbox_tests::{languages_dir, openim_text_message, plugin_path};
 use serde_json::json;
 
@@ -135,13 +136,14 @@ fn main() {
     };
 
     println!(
-        "per-call cost by language: fresh instance + handle + drop (release build of the host)"
+        "per-call cost by language: fresh = new instance + handle + drop; reuse = warm instance from the pool (default policy: 4 kept, retired after 1000 calls)"
     );
     println!(
-        "{:<11} {:<16} {:<40} {:>9} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9}",
+        "{:<11} {:<16} {:<40} {:<6} {:>9} {:>10} {:>10} {:>10} {:>9} {:>10} {:>9}",
         "language",
         "plugin",
         "case",
+        "mode",
         "size KiB",
         "compile ms",
         "median µs",
@@ -172,56 +174,69 @@ fn main() {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
         );
-        let call = || async {
-            engine
-                .invoke(plugin, &case.event, &config, &limits)
-                .await
-                .unwrap_or_else(|e| panic!("{} fails: {e}", case.plugin))
-        };
-        let (times, last) = tokio.block_on(async {
-            let warm = Instant::now();
-            let mut last: Option<Outcome> = None;
-            for _ in 0..WARMUP {
-                last = Some(call().await);
-            }
-            let per_call = warm.elapsed() / WARMUP as u32;
-            let calls = (BUDGET.as_nanos() / per_call.as_nanos().max(1)) as usize;
-            let calls = calls.clamp(MIN_CALLS, MAX_CALLS);
-            let mut times = Vec::with_capacity(calls);
-            for _ in 0..calls {
-                let started = Instant::now();
-                let outcome = call().await;
-                times.push(started.elapsed());
-                last = Some(outcome);
-            }
-            (times, last.expect("at least one call"))
-        });
-        let verdict = last.verdict.kind();
-        assert!(
-            case.what.ends_with(verdict),
-            "{}: expected `{}`, got {verdict}",
-            case.plugin,
-            case.what
-        );
-        let mut sorted = times.clone();
-        sorted.sort_unstable();
-        let median = sorted[sorted.len() / 2];
-        let p99 = sorted[sorted.len() * 99 / 100];
-        let total: Duration = times.iter().sum();
-        println!(
-            "{:<11} {:<16} {:<40} {:>9} {:>10} {:>10.1} {:>10.1} {:>9.0} {:>10} {:>9.2}",
-            case.language,
-            case.plugin,
-            case.what,
-            bytes.len() / 1024,
-            plugin.compile_time().as_millis(),
-            micros(median),
-            micros(p99),
-            times.len() as f64 / total.as_secs_f64(),
-            last.fuel_used,
-            last.peak_memory_bytes as f64 / f64::from(1 << 20),
-        );
+        let pool = InstancePool::new(plugin.clone(), config.clone(), ReusePolicy::default());
+        for reuse in [false, true] {
+            let call = || async {
+                let called = if reuse {
+                    engine.invoke_reusing(&pool, &case.event, &limits).await
+                } else {
+                    engine.invoke(plugin, &case.event, &config, &limits).await
+                };
+                called.unwrap_or_else(|e| panic!("{} fails: {e}", case.plugin))
+            };
+            let (times, last) = tokio.block_on(measure(call));
+            let verdict = last.verdict.kind();
+            assert!(
+                case.what.ends_with(verdict),
+                "{}: expected `{}`, got {verdict}",
+                case.plugin,
+                case.what
+            );
+            let mut sorted = times.clone();
+            sorted.sort_unstable();
+            let median = sorted[sorted.len() / 2];
+            let p99 = sorted[sorted.len() * 99 / 100];
+            let total: Duration = times.iter().sum();
+            println!(
+                "{:<11} {:<16} {:<40} {:<6} {:>9} {:>10} {:>10.1} {:>10.1} {:>9.0} {:>10} {:>9.2}",
+                case.language,
+                case.plugin,
+                case.what,
+                if reuse { "reuse" } else { "fresh" },
+                bytes.len() / 1024,
+                plugin.compile_time().as_millis(),
+                micros(median),
+                micros(p99),
+                times.len() as f64 / total.as_secs_f64(),
+                last.fuel_used,
+                last.peak_memory_bytes as f64 / f64::from(1 << 20),
+            );
+        }
     }
+}
+
+/// Warm up, then time as many calls as fit in [`BUDGET`]; the last outcome says what the
+/// plugin answered.
+async fn measure<F, Fut>(call: F) -> (Vec<Duration>, Outcome)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let warm = Instant::now();
+    let mut last = None;
+    for _ in 0..WARMUP {
+        last = Some(call().await);
+    }
+    let per_call = warm.elapsed() / WARMUP as u32;
+    let calls = (BUDGET.as_nanos() / per_call.as_nanos().max(1)) as usize;
+    let calls = calls.clamp(MIN_CALLS, MAX_CALLS);
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        last = Some(call().await);
+        times.push(started.elapsed());
+    }
+    (times, last.expect("at least one call"))
 }
 
 fn micros(d: Duration) -> f64 {

@@ -79,10 +79,20 @@ pub async fn run_chain(
                 // A child of the request's `callback` span, so a plugin's logs and the
                 // request's nest; free when the level is off.
                 let span = tracing::debug_span!("plugin", name = %entry.manifest.name, version = %entry.sha256);
-                runtime
-                    .invoke(&entry.plugin, event, &entry.config, &limits)
-                    .instrument(span)
-                    .await
+                match &entry.pool {
+                    Some(pool) => {
+                        runtime
+                            .invoke_reusing(pool, event, &limits)
+                            .instrument(span)
+                            .await
+                    }
+                    None => {
+                        runtime
+                            .invoke(&entry.plugin, event, &entry.config, &limits)
+                            .instrument(span)
+                            .await
+                    }
+                }
             }
             None => Err(InvokeError::Timeout(Duration::ZERO)),
         };

@@ -30,7 +30,9 @@ pub mod snapshot;
 pub mod store;
 
 pub use chain::{ChainReport, StepReport, StepResult, run_chain};
-pub use manifest::{BuildSpec, Grants, LimitsSpec, OnError, PluginManifest};
+pub use manifest::{
+    BuildSpec, Grants, InstanceMode, LimitsSpec, OnError, PluginManifest, ReuseSpec,
+};
 pub use registry::{Registry, RegistryError, RegistryOptions, Replaced};
 pub use snapshot::{ManagedBy, Origin, PluginEntry, PluginStats, Snapshot, VersionInfo};
 pub use store::{Store, StoreError};

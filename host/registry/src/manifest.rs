@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hookbox_model::Rejection;
-use hookbox_runtime::CallLimits;
+use hookbox_runtime::{CallLimits, ReusePolicy};
 use serde::{Deserialize, Serialize};
 
 /// A plugin as the operator configured it.
@@ -43,6 +43,12 @@ pub struct PluginManifest {
     /// Capabilities granted to the plugin.
     #[serde(default)]
     pub grants: Grants,
+    /// Whether each call gets a fresh instance or a warm one from a bounded pool.
+    #[serde(default, skip_serializing_if = "InstanceMode::is_fresh")]
+    pub instances: InstanceMode,
+    /// Pool settings for `instances = "reuse"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<ReuseSpec>,
     /// A disabled plugin is loaded and validated but receives no callbacks.
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -80,6 +86,51 @@ pub enum OnError {
     Allow,
     /// Refuse the action with `on_error_code` (fail closed).
     Reject,
+}
+
+/// How a plugin's calls get their instance (see `hookbox_runtime::pool` and ADR 009).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    /// A brand-new instance for every call: nothing survives between calls.
+    #[default]
+    Fresh,
+    /// Warm instances called again and again, each retired after `reuse.max_calls` calls,
+    /// after any failed call, and past `reuse.retire_memory_mb`. State can leak between
+    /// calls of this plugin within those bounds, never to another plugin.
+    Reuse,
+}
+
+impl InstanceMode {
+    fn is_fresh(&self) -> bool {
+        *self == InstanceMode::Fresh
+    }
+}
+
+/// The `reuse` table: how many warm instances, and when each is retired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReuseSpec {
+    /// Idle instances kept between calls (a burst beyond this builds extra instances, which
+    /// are dropped after their call).
+    pub pool_size: usize,
+    /// Calls an instance serves before it is retired.
+    pub max_calls: u32,
+    /// An instance whose linear memory has grown past this many MiB is retired; absent =
+    /// three quarters of `limits.memory_mb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire_memory_mb: Option<u64>,
+}
+
+impl Default for ReuseSpec {
+    fn default() -> Self {
+        let policy = ReusePolicy::default();
+        ReuseSpec {
+            pool_size: policy.pool_size,
+            max_calls: policy.max_calls,
+            retire_memory_mb: None,
+        }
+    }
 }
 
 /// Per-call limits as written in the manifest.
@@ -165,6 +216,15 @@ pub enum ManifestError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A setting of the `reuse` table is out of range, or the table is there without
+    /// `instances = "reuse"`.
+    #[error("plugin {name:?}: {problem}")]
+    BadReuse {
+        /// The plugin.
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A grant this version of hookbox cannot honour.
     #[error("plugin {name:?}: grants.{grant} is not available in this version of hookbox")]
     UnsupportedGrant {
@@ -215,6 +275,7 @@ impl PluginManifest {
         if limits.max_output_kb == 0 {
             return bad("max_output_kb", "must be positive");
         }
+        self.validate_reuse()?;
         if self.grants.kv {
             return Err(ManifestError::UnsupportedGrant {
                 name: name(),
@@ -228,6 +289,50 @@ impl PluginManifest {
             });
         }
         Ok(())
+    }
+
+    fn validate_reuse(&self) -> Result<(), ManifestError> {
+        let bad = |problem| {
+            Err(ManifestError::BadReuse {
+                name: self.name.clone(),
+                problem,
+            })
+        };
+        let Some(reuse) = &self.reuse else {
+            return Ok(());
+        };
+        if self.instances == InstanceMode::Fresh {
+            return bad("the reuse table only applies with instances = \"reuse\"");
+        }
+        if reuse.pool_size == 0 || reuse.pool_size > 64 {
+            return bad("reuse.pool_size must be between 1 and 64");
+        }
+        if reuse.max_calls == 0 {
+            return bad("reuse.max_calls must be positive");
+        }
+        if let Some(mb) = reuse.retire_memory_mb
+            && (mb == 0 || mb > self.limits.memory_mb)
+        {
+            return bad("reuse.retire_memory_mb must be between 1 and limits.memory_mb");
+        }
+        Ok(())
+    }
+
+    /// The pool policy for `instances = "reuse"`; `None` for fresh instances.
+    pub fn reuse_policy(&self) -> Option<ReusePolicy> {
+        if self.instances == InstanceMode::Fresh {
+            return None;
+        }
+        let spec = self.reuse.clone().unwrap_or_default();
+        let retire_mb = spec
+            .retire_memory_mb
+            .unwrap_or(self.limits.memory_mb.saturating_mul(3) / 4);
+        Some(ReusePolicy {
+            pool_size: spec.pool_size,
+            max_calls: spec.max_calls,
+            retire_memory_bytes: usize::try_from(retire_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+        })
     }
 
     /// The verdict that stands in for this plugin when it fails.
@@ -272,6 +377,60 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field `timeout`"), "{err}");
+    }
+
+    #[test]
+    fn reuse_mode_has_bounded_defaults_and_checked_settings() {
+        let base = "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\n";
+        assert_eq!(parse(base).unwrap().reuse_policy(), None);
+        let m = parse(&format!(
+            "{base}instances = \"reuse\"\nlimits = {{ memory_mb = 64 }}\n"
+        ))
+        .unwrap();
+        m.validate().unwrap();
+        assert_eq!(
+            m.reuse_policy(),
+            Some(ReusePolicy {
+                pool_size: 4,
+                max_calls: 1000,
+                retire_memory_bytes: 48 << 20,
+            })
+        );
+        let m = parse(&format!(
+            "{base}instances = \"reuse\"\nreuse = {{ pool_size = 2, max_calls = 3, retire_memory_mb = 5 }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            m.reuse_policy(),
+            Some(ReusePolicy {
+                pool_size: 2,
+                max_calls: 3,
+                retire_memory_bytes: 5 << 20,
+            })
+        );
+        for (settings, problem) in [
+            ("reuse = { max_calls = 3 }", "only applies"),
+            (
+                "instances = \"reuse\"\nreuse = { pool_size = 0 }",
+                "pool_size",
+            ),
+            (
+                "instances = \"reuse\"\nreuse = { max_calls = 0 }",
+                "max_calls",
+            ),
+            (
+                "instances = \"reuse\"\nreuse = { retire_memory_mb = 33 }",
+                "retire_memory_mb",
+            ),
+        ] {
+            let err = parse(&format!("{base}{settings}\n"))
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(err.to_string().contains(problem), "{settings}: {err}");
+        }
+        let err = parse(&format!("{base}instances = \"warm\"\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `warm`"), "{err}");
     }
 
     #[test]

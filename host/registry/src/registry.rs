@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use hookbox_runtime::{CachedLoad, LoadError, LoadedPlugin, Runtime};
+use hookbox_runtime::{CachedLoad, InstancePool, LoadError, LoadedPlugin, Runtime};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -276,6 +276,8 @@ fn placeholder(name: &str) -> PluginManifest {
         on_error_message: String::new(),
         limits: Default::default(),
         grants: Default::default(),
+        instances: Default::default(),
+        reuse: None,
         enabled: false,
     }
 }
@@ -577,7 +579,7 @@ impl Registry {
     /// Change manifest fields of plugin `name` without new code. `patch` is a JSON object
     /// merged into the manifest (RFC 7396: objects merge, `null` removes); it may set
     /// `commands`, `priority`, `limits`, `on_error`, `on_error_code`, `on_error_message`,
-    /// `grants` and `enabled`. Returns the new manifest.
+    /// `grants`, `enabled`, `instances` and `reuse`. Returns the new manifest.
     pub async fn patch(
         &self,
         name: &str,
@@ -672,10 +674,33 @@ impl Registry {
     }
 
     fn publish(&self, control: &Control) {
+        let previous = self.current.load();
         let entries = control
             .slots
             .iter()
             .map(|slot| {
+                let config = Arc::new(slot.manifest.grants.config.clone());
+                let limits = slot.manifest.limits.call_limits();
+                let pool = slot.manifest.reuse_policy().map(|policy| {
+                    // Warm instances survive a publish that does not concern them: same
+                    // version, config, limits and policy.
+                    previous
+                        .plugin(&slot.manifest.name)
+                        .filter(|old| {
+                            old.sha256 == slot.active.info.sha256
+                                && old.config == config
+                                && old.limits == limits
+                        })
+                        .and_then(|old| old.pool.clone())
+                        .filter(|pool| *pool.policy() == policy)
+                        .unwrap_or_else(|| {
+                            Arc::new(InstancePool::new(
+                                slot.active.plugin.clone(),
+                                config.clone(),
+                                policy,
+                            ))
+                        })
+                });
                 Arc::new(PluginEntry {
                     manifest: slot.manifest.clone(),
                     plugin: slot.active.plugin.clone(),
@@ -683,9 +708,10 @@ impl Registry {
                     version: slot.active.info.clone(),
                     previous: slot.history.iter().map(|k| k.info.clone()).collect(),
                     managed_by: control.managed_by(&slot.manifest.name),
-                    config: Arc::new(slot.manifest.grants.config.clone()),
-                    limits: slot.manifest.limits.call_limits(),
+                    config,
+                    limits,
                     stats: slot.stats.clone(),
+                    pool,
                 })
             })
             .collect();
@@ -887,6 +913,8 @@ const PATCHABLE: &[&str] = &[
     "on_error_message",
     "grants",
     "enabled",
+    "instances",
+    "reuse",
 ];
 
 /// `manifest` with `patch` merged in (RFC 7396), checked against the manifest schema.

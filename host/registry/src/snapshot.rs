@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hookbox_runtime::invoke::ConfigValues;
-use hookbox_runtime::{CallLimits, LoadedPlugin};
+use hookbox_runtime::{CallLimits, InstancePool, LoadedPlugin};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::PluginManifest;
@@ -136,6 +136,9 @@ pub struct PluginEntry {
     pub limits: CallLimits,
     /// Call counters, shared across versions.
     pub stats: Arc<PluginStats>,
+    /// Warm instances when the plugin runs in reuse mode; `None` for fresh instances.
+    /// Shared by the snapshots that follow as long as version, config and limits stay.
+    pub pool: Option<Arc<InstancePool>>,
 }
 
 /// An immutable routing table: which plugins run, in which order, for each command.

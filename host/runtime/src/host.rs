@@ -1,6 +1,8 @@
 //! The host side of a call: the per-call store data and the imports a plugin may use.
 //!
-//! Everything here lives exactly as long as one call. Logging is the only channel out of the
+//! Everything here lives as long as one instance: a single call, or up to `max_calls` calls
+//! of a plugin in reuse mode, which resets the per-call parts (log budget, memory-cap flag)
+//! before each one. Logging is the only channel out of the
 //! sandbox in this version: `wasi:logging` lines and the guest's stdout/stderr both end up in
 //! the host's `tracing` output, tagged with the plugin name and the callback's operationID,
 //! under one byte budget per call so a chatty plugin cannot flood the host's logs.
@@ -100,6 +102,13 @@ impl CallLimiter {
             hit_memory_cap: false,
         }
     }
+
+    /// Start another call on the same instance: the cap may differ, the peak stays (linear
+    /// memory never shrinks, so it is still the instance's size).
+    pub(crate) fn begin_call(&mut self, memory_cap: usize) {
+        self.memory_cap = memory_cap;
+        self.hit_memory_cap = false;
+    }
 }
 
 impl ResourceLimiter for CallLimiter {
@@ -160,6 +169,13 @@ impl LogBudget {
             remaining: bytes,
             truncated: false,
         }
+    }
+
+    /// Start another call on the same instance with a fresh budget.
+    pub(crate) fn begin_call(&mut self, operation_id: Option<Arc<str>>, bytes: usize) {
+        self.operation_id = operation_id;
+        self.remaining = bytes;
+        self.truncated = false;
     }
 
     /// Emit one line if the budget allows, else note (once) that output was cut.

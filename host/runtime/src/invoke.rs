@@ -1,9 +1,14 @@
-//! One plugin call: a fresh store and instance, the plugin's limits, and a typed answer.
+//! One plugin call: a store and instance, the plugin's limits, and a typed answer.
+//!
+//! [`Runtime::invoke`] runs every call in a fresh instance; [`crate::pool`] keeps instances
+//! of plugins in reuse mode warm between calls. Both go through the same `Runtime::call`,
+//! which arms a store's clocks and budgets for one call, whether the store is new or not.
 //!
 //! Two clocks stop a call. The epoch deadline interrupts a plugin spinning in wasm within one
 //! epoch tick of its timeout; a tokio timeout a little later drops the call if it is stuck
 //! inside a host import (a guest `sleep` is a WASI poll, where epochs do not fire). Either
-//! way the store is dropped with the call, so nothing of it survives.
+//! way the instance is dropped after the call, also in reuse mode: an instance that failed
+//! in any way is never called again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +17,7 @@ use std::time::{Duration, Instant};
 use hookbox_model::{Event, JsonObject, Rejection, Verdict};
 use wasmtime::Store;
 
-use crate::bindings::{WitEvent, WitVerdict, logging};
+use crate::bindings::{Plugin, WitEvent, WitVerdict, logging};
 use crate::engine::Runtime;
 use crate::host::{CallLimiter, CallState, CapturedOutput, LogBudget};
 use crate::plugin::LoadedPlugin;
@@ -131,24 +136,68 @@ impl Runtime {
         limits: &CallLimits,
     ) -> Result<Outcome, InvokeError> {
         let started = Instant::now();
-        let memory_cap = limits.memory_bytes.min(self.config.max_memory_bytes);
+        let mut instance = self.new_instance(plugin, config, limits);
+        let called = self.call(&mut instance, plugin, event, limits).await;
+        drop(instance);
+        called.map(|call| call.into_outcome(started))
+    }
+
+    /// A store for `plugin`, not yet instantiated: [`Runtime::call`] instantiates it inside
+    /// the call's deadline, so a component whose start-up runs away is stopped like any call.
+    pub(crate) fn new_instance(
+        &self,
+        plugin: &LoadedPlugin,
+        config: &ConfigValues,
+        limits: &CallLimits,
+    ) -> Instance {
         let stdout = CapturedOutput::new(limits.max_log_bytes);
         let stderr = CapturedOutput::new(limits.max_log_bytes);
-        let operation_id = event
-            .metadata_value("operationID")
-            .filter(|v| !v.is_empty())
-            .map(Arc::from);
         let state = CallState::new(
-            CallLimiter::new(memory_cap),
-            LogBudget::new(plugin.name.clone(), operation_id, limits.max_log_bytes),
+            CallLimiter::new(self.memory_cap(limits)),
+            LogBudget::new(plugin.name.clone(), None, limits.max_log_bytes),
             config.clone(),
             stdout.clone(),
             stderr.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(self.ticks_for(limits.timeout));
         store.epoch_deadline_trap();
+        Instance {
+            store,
+            bound: None,
+            stdout,
+            stderr,
+            calls: 0,
+        }
+    }
+
+    /// One call on `instance` (instantiating it first if it is new): arm its clocks and
+    /// budgets for this call, run `handle`, and say what happened. The caller decides whether
+    /// the instance lives on.
+    pub(crate) async fn call(
+        &self,
+        instance: &mut Instance,
+        plugin: &LoadedPlugin,
+        event: &Event,
+        limits: &CallLimits,
+    ) -> Result<Call, InvokeError> {
+        let memory_cap = self.memory_cap(limits);
+        let operation_id = event
+            .metadata_value("operationID")
+            .filter(|v| !v.is_empty())
+            .map(Arc::from);
+        let Instance {
+            store,
+            bound,
+            stdout,
+            stderr,
+            calls,
+        } = instance;
+        *calls += 1;
+        let state = store.data_mut();
+        state.limiter.begin_call(memory_cap);
+        state.log.begin_call(operation_id, limits.max_log_bytes);
+        store.set_epoch_deadline(self.ticks_for(limits.timeout));
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         store
             .set_fuel(fuel)
@@ -162,20 +211,22 @@ impl Runtime {
             deadline_ms: u32::try_from(limits.timeout.as_millis()).unwrap_or(u32::MAX),
         };
         let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
+            let handler = match bound {
+                Some(handler) => handler,
+                None => bound.insert(plugin.pre.instantiate_async(&mut *store).await?),
+            };
+            handler
                 .hookbox_plugin_handler()
-                .call_handle(&mut store, &wit_event)
+                .call_handle(&mut *store, &wit_event)
                 .await
         };
         let result = tokio::time::timeout(limits.timeout + HOST_GRACE, call).await;
 
-        forward_captured(store.data_mut(), &stdout, "stdout", logging::Level::Info);
-        forward_captured(store.data_mut(), &stderr, "stderr", logging::Level::Warn);
+        forward_captured(store.data_mut(), stdout, "stdout", logging::Level::Info);
+        forward_captured(store.data_mut(), stderr, "stderr", logging::Level::Warn);
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let limiter = &store.data().limiter;
         let (peak_memory_bytes, hit_memory_cap) = (limiter.peak_memory, limiter.hit_memory_cap);
-        drop(store);
 
         let returned = match result {
             Err(_elapsed) => return Err(InvokeError::Timeout(limits.timeout)),
@@ -194,12 +245,51 @@ impl Runtime {
             Ok(verdict) => into_verdict(verdict, limits.max_output_bytes)?,
             Err(message) => return Err(InvokeError::Plugin(truncate(message, MAX_ERROR_MESSAGE))),
         };
-        Ok(Outcome {
+        Ok(Call {
             verdict,
-            elapsed: started.elapsed(),
             fuel_used,
             peak_memory_bytes,
         })
+    }
+
+    fn memory_cap(&self, limits: &CallLimits) -> usize {
+        limits.memory_bytes.min(self.config.max_memory_bytes)
+    }
+}
+
+/// A store with, once the first call has run, an instance of one plugin in it.
+pub(crate) struct Instance {
+    store: Store<CallState>,
+    bound: Option<Plugin>,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
+    /// Calls started on this instance.
+    pub(crate) calls: u32,
+}
+
+impl Instance {
+    /// The largest linear memory the instance has had (its current size: memory only grows).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.store.data().limiter.peak_memory
+    }
+}
+
+/// What a call that returned a usable verdict produced, before the instance is dropped or
+/// kept.
+pub(crate) struct Call {
+    verdict: Verdict,
+    fuel_used: u64,
+    peak_memory_bytes: usize,
+}
+
+impl Call {
+    pub(crate) fn into_outcome(self, started: Instant) -> Outcome {
+        Outcome {
+            verdict: self.verdict,
+            elapsed: started.elapsed(),
+            fuel_used: self.fuel_used,
+            peak_memory_bytes: self.peak_memory_bytes,
+        }
     }
 }
 

@@ -6,17 +6,20 @@
 //! [`InvokeError`]. It knows nothing about HTTP, IM servers, or where plugin bytes come
 //! from, and no wasmtime type appears in its public API.
 //!
-//! The decision a reader may question: every call gets a brand-new instance, even though
-//! reusing one is ~4 µs cheaper. Fresh instances make "no state survives between calls" a
-//! property of the host rather than a promise of the plugin, which is what a multi-tenant
-//! webhook host needs; the pooling allocator with resident memory keeps the price at a few
-//! microseconds (see `shared/research/hop-floor.md`).
+//! The decision a reader may question: by default every call gets a brand-new instance, even
+//! though reusing one is a few µs cheaper. Fresh instances make "no state survives between
+//! calls" a property of the host rather than a promise of the plugin, which is what a
+//! multi-tenant webhook host needs; the pooling allocator with resident memory keeps the
+//! price at a few microseconds (see `shared/research/hop-floor.md`). Plugins whose language
+//! runtime makes instantiation cost milliseconds (JavaScript, Python, Go) can opt into
+//! [`pool`]'s bounded reuse instead.
 //!
 //! # Layout
 //! - [`engine`] — the engine, its pooling allocator and the epoch ticker thread.
 //! - [`plugin`] — compiling and validating a component ([`Runtime::load`]).
 //! - [`cache`] — compiled artifacts on disk, keyed by sha256 and engine ([`Runtime::load_cached`]).
-//! - [`invoke`] — one call under limits ([`Runtime::invoke`]).
+//! - [`invoke`] — one call under limits in a fresh instance ([`Runtime::invoke`]).
+//! - [`pool`] — warm instances for plugins in reuse mode ([`Runtime::invoke_reusing`]).
 //! - `host` — the host side of the imports a plugin may use (logging, config, stdio capture).
 //! - `bindings` — the only `bindgen!` over `wit/`.
 
@@ -28,8 +31,10 @@ pub mod engine;
 mod host;
 pub mod invoke;
 pub mod plugin;
+pub mod pool;
 
 pub use cache::{ArtifactCache, CacheUse, CachedLoad};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
 pub use invoke::{CallLimits, InvokeError, Outcome};
 pub use plugin::{LoadError, LoadedPlugin};
+pub use pool::{InstancePool, PoolStats, ReusePolicy};

@@ -94,6 +94,13 @@ struct Mode {
 /// A fresh instance for every call.
 const FRESH: Mode = Mode { tag: "", keys: "" };
 
+/// Warm instances, one kept, each retired after three calls: every case list runs on a
+/// reused instance and across a retirement.
+const REUSE: Mode = Mode {
+    tag: "-reuse",
+    keys: "instances = \"reuse\"\nreuse = { pool_size = 1, max_calls = 3 }",
+};
+
 /// One `[[plugin]]` table for `source` (an absolute path, so the harness's plugin directory
 /// does not apply), in `mode`; `extra` is more TOML for the table.
 fn plugin_table(name: &str, source: &Path, commands: &[&str], mode: Mode, extra: &str) -> String {
@@ -173,6 +180,11 @@ fn create_group(name: &str, owner: &str, members: &[(&str, i32)]) -> Value {
 #[tokio::test]
 async fn javascript_welcome_sets_group_defaults_and_mutes_newcomers() {
     welcome(FRESH).await;
+}
+
+#[tokio::test]
+async fn javascript_welcome_sets_group_defaults_and_mutes_newcomers_in_reuse_mode() {
+    welcome(REUSE).await;
 }
 
 async fn welcome(mode: Mode) {
@@ -267,6 +279,11 @@ async fn python_pii_mask_masks_phones_and_emails_for_openim_and_tencent() {
     pii_mask(FRESH).await;
 }
 
+#[tokio::test]
+async fn python_pii_mask_masks_phones_and_emails_for_openim_and_tencent_in_reuse_mode() {
+    pii_mask(REUSE).await;
+}
+
 async fn pii_mask(mode: Mode) {
     let Some(source) = component("pii-mask", "python/pii-mask") else {
         return;
@@ -341,6 +358,11 @@ async fn go_group_allowlist_rejects_creators_not_on_the_list() {
     group_allowlist(FRESH).await;
 }
 
+#[tokio::test]
+async fn go_group_allowlist_rejects_creators_not_on_the_list_in_reuse_mode() {
+    group_allowlist(REUSE).await;
+}
+
 async fn group_allowlist(mode: Mode) {
     let Some(source) = component("group-allowlist", "go/group-allowlist") else {
         return;
@@ -407,6 +429,11 @@ async fn group_allowlist(mode: Mode) {
 #[tokio::test]
 async fn c_length_limit_counts_code_points_and_rejects_long_messages() {
     length_limit(FRESH).await;
+}
+
+#[tokio::test]
+async fn c_length_limit_counts_code_points_and_rejects_long_messages_in_reuse_mode() {
+    length_limit(REUSE).await;
 }
 
 async fn length_limit(mode: Mode) {

@@ -9,5 +9,6 @@ mod hot_swap;
 mod languages;
 mod metrics;
 mod openim;
+mod reuse;
 mod runtime;
 mod tencent;

@@ -7,6 +7,9 @@
 //! A failing plugin (trap, timeout, limit, `err`, unusable verdict) is replaced by its
 //! manifest's `on_error` answer: fail open skips it, fail closed rejects with its code.
 //! Either way the caller gets a verdict, never an error: there is always an envelope to send.
+//! The same answer stands in, without running the plugin, when it is at its concurrency limit
+//! (`limits.max_concurrency`: no queue, the IM server is waiting) or its circuit breaker is
+//! open ([`crate::breaker`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,75 +75,7 @@ pub async fn run_chain(
     let mut merged: Option<JsonObject> = None;
     let mut steps = Vec::with_capacity(chain.len());
     for entry in chain {
-        let started = Instant::now();
-        let call = entry.stats.begin();
-        let called = match within(deadline, &entry.limits, started) {
-            Some(limits) => {
-                // A child of the request's `callback` span, so a plugin's logs and the
-                // request's nest; free when the level is off.
-                let span = tracing::debug_span!("plugin", name = %entry.manifest.name, version = %entry.sha256);
-                match &entry.pool {
-                    Some(pool) => {
-                        runtime
-                            .invoke_reusing(pool, event, &limits)
-                            .instrument(span)
-                            .await
-                    }
-                    None => {
-                        runtime
-                            .invoke(&entry.plugin, event, &entry.config, &limits)
-                            .instrument(span)
-                            .await
-                    }
-                }
-            }
-            None => Err(InvokeError::Timeout(Duration::ZERO)),
-        };
-        let mut step = StepReport {
-            plugin: entry.manifest.name.clone(),
-            sha256: entry.sha256.clone(),
-            result: StepResult::Decided("allow"),
-            elapsed: started.elapsed(),
-            fuel_used: 0,
-            peak_memory_bytes: 0,
-        };
-        let decided = match called {
-            Ok(outcome) => {
-                step.fuel_used = outcome.fuel_used;
-                step.peak_memory_bytes = outcome.peak_memory_bytes;
-                match outcome.verdict {
-                    Verdict::Modify(fields) if phase == Phase::Before => {
-                        match check_modify(&fields) {
-                            Ok(()) => Ok(Verdict::Modify(fields)),
-                            Err(why) => Err(("modify_refused", why)),
-                        }
-                    }
-                    verdict => Ok(verdict),
-                }
-            }
-            Err(error) => Err((error.kind(), error.to_string())),
-        };
-        let verdict = match decided {
-            Ok(verdict) => {
-                step.result = StepResult::Decided(verdict.kind());
-                verdict
-            }
-            Err((kind, message)) => {
-                call.failed();
-                tracing::warn!(
-                    plugin = %entry.manifest.name,
-                    command = %event.command,
-                    failure = kind,
-                    on_error = ?entry.manifest.on_error,
-                    "plugin failed: {message}"
-                );
-                step.result = StepResult::Failed { kind, message };
-                match entry.manifest.failure_verdict() {
-                    Some(rejection) => Verdict::Reject(rejection),
-                    None => Verdict::Allow,
-                }
-            }
-        };
+        let (step, verdict) = run_one(runtime, entry, event, phase, deadline, &check_modify).await;
         steps.push(step);
         if phase == Phase::After {
             continue;
@@ -161,6 +96,148 @@ pub async fn run_chain(
         _ => Verdict::Allow,
     };
     ChainReport { verdict, steps }
+}
+
+/// Why a plugin produced no usable verdict: the stable kind and what happened.
+type Failure = (&'static str, String);
+
+/// Run one plugin of a chain, or stand its `on_error` answer in for it when it fails or may
+/// not run now (at its concurrency limit, breaker open, no time left).
+async fn run_one(
+    runtime: &Runtime,
+    entry: &Arc<PluginEntry>,
+    event: &Event,
+    phase: Phase,
+    deadline: Option<Instant>,
+    check_modify: &impl Fn(&JsonObject) -> Result<(), String>,
+) -> (StepReport, Verdict) {
+    let started = Instant::now();
+    let mut step = StepReport {
+        plugin: entry.manifest.name.clone(),
+        sha256: entry.sha256.clone(),
+        result: StepResult::Decided("allow"),
+        elapsed: Duration::ZERO,
+        fuel_used: 0,
+        peak_memory_bytes: 0,
+    };
+    let decided = call_one(
+        runtime,
+        entry,
+        event,
+        phase,
+        deadline,
+        check_modify,
+        &mut step,
+    )
+    .await;
+    step.elapsed = started.elapsed();
+    let verdict = match decided {
+        Ok(verdict) => {
+            step.result = StepResult::Decided(verdict.kind());
+            verdict
+        }
+        Err((kind, message)) => {
+            if matches!(kind, "concurrency_limit" | "circuit_open") {
+                // Per request under overload or while the breaker is open: metrics count
+                // these; the log says it once (breaker) or not at all.
+                tracing::debug!(plugin = %entry.manifest.name, failure = kind, "plugin skipped: {message}");
+            } else {
+                tracing::warn!(
+                    plugin = %entry.manifest.name,
+                    command = %event.command,
+                    failure = kind,
+                    on_error = ?entry.manifest.on_error,
+                    "plugin failed: {message}"
+                );
+            }
+            step.result = StepResult::Failed { kind, message };
+            match entry.manifest.failure_verdict() {
+                Some(rejection) => Verdict::Reject(rejection),
+                None => Verdict::Allow,
+            }
+        }
+    };
+    (step, verdict)
+}
+
+/// The admission checks and the call itself; fills in `step`'s fuel and memory.
+async fn call_one(
+    runtime: &Runtime,
+    entry: &Arc<PluginEntry>,
+    event: &Event,
+    phase: Phase,
+    deadline: Option<Instant>,
+    check_modify: &impl Fn(&JsonObject) -> Result<(), String>,
+    step: &mut StepReport,
+) -> Result<Verdict, Failure> {
+    let Some(call) = entry.stats.begin(entry.max_concurrency) else {
+        return Err((
+            "concurrency_limit",
+            format!(
+                "{} calls already running (limits.max_concurrency)",
+                entry.max_concurrency
+            ),
+        ));
+    };
+    let Some(admission) = entry.breaker.admit(Instant::now()) else {
+        call.failed();
+        return Err((
+            "circuit_open",
+            "skipped: failed too often; the breaker is open".to_owned(),
+        ));
+    };
+    let Some(limits) = within(deadline, &entry.limits, Instant::now()) else {
+        // Not the plugin's fault: the breaker hears nothing (a dropped admission lets the
+        // next call probe, if this one was to).
+        call.failed();
+        return Err(("timeout", InvokeError::Timeout(Duration::ZERO).to_string()));
+    };
+    // A child of the request's `callback` span, so a plugin's logs and the request's nest;
+    // free when the level is off.
+    let span = tracing::debug_span!("plugin", name = %entry.manifest.name, version = %entry.sha256);
+    let called = match &entry.pool {
+        Some(pool) => {
+            runtime
+                .invoke_reusing(pool, event, &limits)
+                .instrument(span)
+                .await
+        }
+        None => {
+            runtime
+                .invoke(&entry.plugin, event, &entry.config, &limits)
+                .instrument(span)
+                .await
+        }
+    };
+    let decided = match called {
+        Ok(outcome) => {
+            step.fuel_used = outcome.fuel_used;
+            step.peak_memory_bytes = outcome.peak_memory_bytes;
+            match outcome.verdict {
+                Verdict::Modify(fields) if phase == Phase::Before => match check_modify(&fields) {
+                    Ok(()) => Ok(Verdict::Modify(fields)),
+                    Err(why) => Err(("modify_refused", why)),
+                },
+                verdict => Ok(verdict),
+            }
+        }
+        Err(error) => Err((error.kind(), error.to_string())),
+    };
+    match &decided {
+        Ok(_) => admission.succeeded(),
+        Err(_) => {
+            call.failed();
+            if admission.failed() {
+                tracing::warn!(
+                    plugin = %entry.manifest.name,
+                    failures = entry.breaker.policy().failures,
+                    cool_down_ms = entry.breaker.policy().cool_down.as_millis() as u64,
+                    "circuit opened: the plugin is skipped (its on_error answer stands in) until the cool-down ends"
+                );
+            }
+        }
+    }
+    decided
 }
 
 /// The plugin's limits with its timeout cut to what is left before `deadline`; `None` when

@@ -20,18 +20,21 @@
 //! - [`registry`] — [`Registry`]: loading, swapping, rolling back and removing plugins.
 //! - [`store`] — `data_dir`: persisted admin changes, version blobs, the compiled cache.
 //! - [`chain`] — running the plugins subscribed to one command and combining their verdicts.
+//! - [`breaker`] — the per-plugin circuit breaker that skips a plugin failing again and again.
 
 #![deny(missing_docs)]
 
+pub mod breaker;
 pub mod chain;
 pub mod manifest;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
 
+pub use breaker::{Breaker, BreakerPolicy, BreakerState};
 pub use chain::{ChainReport, StepReport, StepResult, run_chain};
 pub use manifest::{
-    BuildSpec, Grants, InstanceMode, LimitsSpec, OnError, PluginManifest, ReuseSpec,
+    BreakerSpec, BuildSpec, Grants, InstanceMode, LimitsSpec, OnError, PluginManifest, ReuseSpec,
 };
 pub use registry::{Registry, RegistryError, RegistryOptions, Replaced};
 pub use snapshot::{ManagedBy, Origin, PluginEntry, PluginStats, Snapshot, VersionInfo};

@@ -12,6 +12,8 @@ use hookbox_model::Rejection;
 use hookbox_runtime::{CallLimits, ReusePolicy};
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::BreakerPolicy;
+
 /// A plugin as the operator configured it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +48,9 @@ pub struct PluginManifest {
     /// Whether each call gets a fresh instance or a warm one from a bounded pool.
     #[serde(default, skip_serializing_if = "InstanceMode::is_fresh")]
     pub instances: InstanceMode,
+    /// When repeated failures make hookbox stop calling the plugin for a while.
+    #[serde(default)]
+    pub breaker: BreakerSpec,
     /// Pool settings for `instances = "reuse"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<ReuseSpec>,
@@ -86,6 +91,36 @@ pub enum OnError {
     Allow,
     /// Refuse the action with `on_error_code` (fail closed).
     Reject,
+}
+
+/// The `breaker` table: after `failures` failed calls in a row, the plugin is skipped (its
+/// `on_error` answer stands in) for `cool_down_ms`, then one call probes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSpec {
+    /// Consecutive failures that open the breaker; 0 = never.
+    pub failures: u32,
+    /// How long the plugin is skipped, in milliseconds.
+    pub cool_down_ms: u64,
+}
+
+impl Default for BreakerSpec {
+    fn default() -> Self {
+        BreakerSpec {
+            failures: 5,
+            cool_down_ms: 5_000,
+        }
+    }
+}
+
+impl BreakerSpec {
+    /// The breaker policy these settings mean.
+    pub fn policy(&self) -> BreakerPolicy {
+        BreakerPolicy {
+            failures: self.failures,
+            cool_down: Duration::from_millis(self.cool_down_ms),
+        }
+    }
 }
 
 /// How a plugin's calls get their instance (see `hookbox_runtime::pool` and ADR 009).
@@ -148,6 +183,9 @@ pub struct LimitsSpec {
     pub max_output_kb: u64,
     /// Log output per call, in KiB.
     pub max_log_kb: u64,
+    /// Calls of this plugin that may run at once; one more fails at once with the plugin's
+    /// `on_error` answer instead of waiting.
+    pub max_concurrency: u32,
 }
 
 impl Default for LimitsSpec {
@@ -159,6 +197,7 @@ impl Default for LimitsSpec {
             fuel: call.fuel,
             max_output_kb: (call.max_output_bytes >> 10) as u64,
             max_log_kb: (call.max_log_bytes >> 10) as u64,
+            max_concurrency: 64,
         }
     }
 }
@@ -225,6 +264,9 @@ pub enum ManifestError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// `breaker.cool_down_ms` is out of range.
+    #[error("plugin {0:?}: breaker.cool_down_ms must be between 1 and 3600000")]
+    BadBreaker(String),
     /// A grant this version of hookbox cannot honour.
     #[error("plugin {name:?}: grants.{grant} is not available in this version of hookbox")]
     UnsupportedGrant {
@@ -274,6 +316,12 @@ impl PluginManifest {
         }
         if limits.max_output_kb == 0 {
             return bad("max_output_kb", "must be positive");
+        }
+        if limits.max_concurrency == 0 {
+            return bad("max_concurrency", "must be positive");
+        }
+        if self.breaker.cool_down_ms == 0 || self.breaker.cool_down_ms > 3_600_000 {
+            return Err(ManifestError::BadBreaker(name()));
         }
         self.validate_reuse()?;
         if self.grants.kv {

@@ -33,6 +33,7 @@ use hookbox_runtime::{CachedLoad, InstancePool, LoadError, LoadedPlugin, Runtime
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::breaker::Breaker;
 use crate::manifest::{ManifestError, PluginManifest};
 use crate::snapshot::{ManagedBy, Origin, PluginEntry, PluginStats, Snapshot, VersionInfo};
 use crate::store::{Override, State, Store, StoreError};
@@ -277,6 +278,7 @@ fn placeholder(name: &str) -> PluginManifest {
         limits: Default::default(),
         grants: Default::default(),
         instances: Default::default(),
+        breaker: Default::default(),
         reuse: None,
         enabled: false,
     }
@@ -579,7 +581,7 @@ impl Registry {
     /// Change manifest fields of plugin `name` without new code. `patch` is a JSON object
     /// merged into the manifest (RFC 7396: objects merge, `null` removes); it may set
     /// `commands`, `priority`, `limits`, `on_error`, `on_error_code`, `on_error_message`,
-    /// `grants`, `enabled`, `instances` and `reuse`. Returns the new manifest.
+    /// `grants`, `enabled`, `instances`, `reuse` and `breaker`. Returns the new manifest.
     pub async fn patch(
         &self,
         name: &str,
@@ -701,6 +703,15 @@ impl Registry {
                             ))
                         })
                 });
+                let breaker_policy = slot.manifest.breaker.policy();
+                let breaker = previous
+                    .plugin(&slot.manifest.name)
+                    .filter(|old| {
+                        old.sha256 == slot.active.info.sha256
+                            && old.breaker.policy() == breaker_policy
+                    })
+                    .map(|old| old.breaker.clone())
+                    .unwrap_or_else(|| Arc::new(Breaker::new(breaker_policy)));
                 Arc::new(PluginEntry {
                     manifest: slot.manifest.clone(),
                     plugin: slot.active.plugin.clone(),
@@ -711,6 +722,8 @@ impl Registry {
                     config,
                     limits,
                     stats: slot.stats.clone(),
+                    breaker,
+                    max_concurrency: slot.manifest.limits.max_concurrency,
                     pool,
                 })
             })
@@ -915,6 +928,7 @@ const PATCHABLE: &[&str] = &[
     "enabled",
     "instances",
     "reuse",
+    "breaker",
 ];
 
 /// `manifest` with `patch` merged in (RFC 7396), checked against the manifest schema.

@@ -23,6 +23,7 @@ use hookbox_runtime::invoke::ConfigValues;
 use hookbox_runtime::{CallLimits, InstancePool, LoadedPlugin};
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::Breaker;
 use crate::manifest::PluginManifest;
 
 /// Where a version's bytes came from.
@@ -71,13 +72,24 @@ pub struct PluginStats {
 }
 
 impl PluginStats {
-    /// Count a call that is starting; the guard ends it (also when the request is dropped).
-    pub fn begin(self: &Arc<Self>) -> CallGuard {
+    /// Count a call that is starting, if fewer than `max_in_flight` are running; the guard
+    /// ends it (also when the request is dropped). `None` = the plugin is at its concurrency
+    /// limit (counted as a call and a failure: its `on_error` answer stands in).
+    pub fn begin(self: &Arc<Self>, max_in_flight: u32) -> Option<CallGuard> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        CallGuard {
-            stats: self.clone(),
+        let admitted = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < u64::from(max_in_flight)).then_some(n + 1)
+            })
+            .is_ok();
+        if !admitted {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
+        Some(CallGuard {
+            stats: self.clone(),
+        })
     }
 
     /// Calls started so far.
@@ -136,6 +148,11 @@ pub struct PluginEntry {
     pub limits: CallLimits,
     /// Call counters, shared across versions.
     pub stats: Arc<PluginStats>,
+    /// The version's circuit breaker, carried across snapshots while the version and its
+    /// breaker settings stay.
+    pub breaker: Arc<Breaker>,
+    /// Calls of this plugin that may run at once (`limits.max_concurrency`).
+    pub max_concurrency: u32,
     /// Warm instances when the plugin runs in reuse mode; `None` for fresh instances.
     /// Shared by the snapshots that follow as long as version, config and limits stay.
     pub pool: Option<Arc<InstancePool>>,

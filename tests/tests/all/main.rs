@@ -9,6 +9,7 @@ mod hot_swap;
 mod languages;
 mod metrics;
 mod openim;
+mod plugin_admission;
 mod reuse;
 mod runtime;
 mod tencent;

@@ -114,6 +114,7 @@ pub mod config;
 mod error;
 mod event;
 mod json;
+pub mod kv;
 pub mod log;
 pub mod message;
 pub mod openim;
@@ -129,7 +130,9 @@ pub use serde;
 /// Re-exported so plugins need no direct dependency for JSON work.
 pub use serde_json;
 
-/// Bindings generated from the WIT world `hookbox:plugin/plugin@0.1.0` (the crate's `wit/`).
+/// Bindings generated from the WIT world `hookbox:plugin/plugin-with-kv@0.1.0` (the crate's
+/// `wit/`). A plugin that never calls [`kv`] does not import `wasi:keyvalue`: unused imports
+/// do not reach the component.
 ///
 /// This is the only `generate!` for hookbox guests; plugins export through
 /// [`export_plugin!`] instead of using these directly.
@@ -142,7 +145,7 @@ pub use serde_json;
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "hookbox:plugin/plugin",
+        world: "hookbox:plugin/plugin-with-kv",
         path: "../wit",
         pub_export_macro: true,
         default_bindings_module: "hookbox_sdk::bindings",
@@ -152,8 +155,8 @@ pub mod bindings {
 
 /// The one thing a plugin implements.
 ///
-/// There is no `self`: hookbox runs every call in a fresh instance, so a plugin holds no state
-/// between calls (use the host's key-value capability for that).
+/// There is no `self`: hookbox runs every call in a fresh instance (unless the manifest opts
+/// into bounded reuse), so a plugin keeps state between calls in [`kv`], not in memory.
 pub trait Plugin {
     /// Decide on one callback.
     ///
@@ -168,7 +171,8 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::message::{MessagePhase, Target, TextMessage};
     pub use crate::{
-        Dialect, Error, Event, Plugin, Rejection, Verdict, config, log, message, openim, tencent,
+        Dialect, Error, Event, Plugin, Rejection, Verdict, config, kv, log, message, openim,
+        tencent,
     };
 }
 

@@ -152,6 +152,7 @@ pub struct TextMessage {
     sender: String,
     target: Target,
     message_id: Option<String>,
+    sent_at_ms: Option<i64>,
     text: Option<String>,
     body: Body,
 }
@@ -185,6 +186,8 @@ struct TencentBody {
     msg_id: String,
     #[serde(rename = "MsgBody", default, deserialize_with = "tolerant")]
     msg_body: Vec<Box<RawValue>>,
+    #[serde(rename = "MsgTime", default, deserialize_with = "tolerant")]
+    msg_time: i64,
 }
 
 /// The fields of an OpenIM message body the view reads (keys and `null` handling as in
@@ -205,6 +208,8 @@ struct OpenImBody {
     recv_id: String,
     #[serde(rename = "groupID", default, deserialize_with = "nullable")]
     group_id: String,
+    #[serde(rename = "sendTime", default, deserialize_with = "nullable")]
+    send_time: i64,
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -246,6 +251,7 @@ impl TextMessage {
                     sender: msg.send_id,
                     target,
                     message_id: non_empty(msg.client_msg_id),
+                    sent_at_ms: (msg.send_time > 0).then_some(msg.send_time),
                     text,
                     body: Body::OpenIm {
                         content_type: msg.content_type,
@@ -289,12 +295,19 @@ impl TextMessage {
                     sender: msg.from_account,
                     target,
                     message_id,
+                    sent_at_ms: (msg.msg_time > 0).then(|| msg.msg_time.saturating_mul(1000)),
                     text,
                     body: Body::Tencent(elements),
                 }
             }
         };
         Ok(Some(message))
+    }
+
+    /// When the message was sent, in milliseconds since the Unix epoch: OpenIM `sendTime`,
+    /// Tencent `MsgTime` (seconds, scaled); `None` when the body does not say.
+    pub fn sent_at_ms(&self) -> Option<i64> {
+        self.sent_at_ms
     }
 
     /// Which IM server sent the callback.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookbox_model::{DialectKind, Event};
-use hookbox_runtime::{CallLimits, InstancePool, ReusePolicy, Runtime, RuntimeConfig};
+use hookbox_runtime::{
+    CallLimits, Capabilities, InstancePool, ReusePolicy, Runtime, RuntimeConfig,
+};
 use hookbox_tests::{openim_text_message, plugin_path};
 
 const WARMUP: usize = 1_000;
@@ -28,10 +30,10 @@ fn main() {
     .expect("runtime");
     let bytes = std::fs::read(plugin_path("keyword-filter")).expect("keyword-filter is built");
     let plugin = engine.load("keyword-filter", &bytes).expect("loads");
-    let config = Arc::new(BTreeMap::from([(
+    let config = Capabilities::config_only(Arc::new(BTreeMap::from([(
         "banned".to_owned(),
         "spam,scam".to_owned(),
-    )]));
+    )])));
     let limits = CallLimits::default();
 
     println!(

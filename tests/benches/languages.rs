@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookbox_model::{DialectKind, Event};
-use hookbox_runtime::{CallLimits, InstancePool, Outcome, ReusePolicy, Runtime, RuntimeConfig};
+use hookbox_runtime::{
+    CallLimits, Capabilities, InstancePool, Outcome, ReusePolicy, Runtime, RuntimeConfig,
+};
 use hookbox_tests::{languages_dir, openim_text_message, plugin_path};
 use serde_json::json;
 
@@ -168,12 +170,12 @@ fn main() {
                 .load(case.plugin, &bytes)
                 .expect("the component loads")
         });
-        let config = Arc::new(
+        let config = Capabilities::config_only(Arc::new(
             case.config
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
-        );
+        ));
         let pool = InstancePool::new(plugin.clone(), config.clone(), ReusePolicy::default());
         for reuse in [false, true] {
             let call = || async {

@@ -11,7 +11,7 @@ use hookbox_dialects::{Callback, Inbound, ModifyError, openim, tencent};
 use hookbox_model::JsonObject;
 use hookbox_model::{Phase, Verdict};
 use hookbox_registry::LimitsSpec;
-use hookbox_runtime::{Runtime, RuntimeConfig};
+use hookbox_runtime::{Capabilities, Runtime, RuntimeConfig};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -87,7 +87,9 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         ..LimitsSpec::default()
     }
     .call_limits();
-    let config = Arc::new(args.config.into_iter().collect::<BTreeMap<_, _>>());
+    let config = Capabilities::config_only(Arc::new(
+        args.config.into_iter().collect::<BTreeMap<_, _>>(),
+    ));
     let phase = match callback.phase {
         Phase::Before => "before",
         Phase::After => "after",

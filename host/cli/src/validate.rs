@@ -15,8 +15,14 @@ pub(crate) struct ValidateArgs {
     plugin: PathBuf,
 }
 
-/// The contract version this host serves.
-const WORLD: &str = "hookbox:plugin/plugin@0.1.0";
+/// The smallest world of the contract this host serves that covers `imports`.
+fn world_of(imports: &[String]) -> &'static str {
+    if imports.iter().any(|i| i.starts_with("wasi:keyvalue/")) {
+        "hookbox:plugin/plugin-with-kv@0.1.0"
+    } else {
+        "hookbox:plugin/plugin@0.1.0"
+    }
+}
 
 pub(crate) fn validate(args: ValidateArgs) -> Result<()> {
     let bytes = std::fs::read(&args.plugin)
@@ -40,13 +46,16 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<()> {
             );
         }
     };
-    println!("world     {WORLD} (served by this host)");
+    println!(
+        "world     {} (served by this host)",
+        world_of(plugin.imports())
+    );
     println!("compile   {} ms", plugin.compile_time().as_millis());
     println!("imports");
     for import in plugin.imports() {
         println!("  {import:<48} {}", grant_for(import));
     }
-    println!("result    OK: hookbox would load this plugin");
+    println!("result    OK: hookbox would load this plugin (with the grants above)");
     Ok(())
 }
 
@@ -55,7 +64,10 @@ fn grant_for(import: &str) -> &'static str {
     let interface = import.split('@').next().unwrap_or(import);
     match interface {
         "wasi:logging/logging" => "no grant needed (logging is always on, budgeted per call)",
-        "wasi:config/store" => "grants.config (reads only its own values)",
+        "wasi:config/store" => "grants.config / grants.secrets (reads only its own values)",
+        i if i.starts_with("wasi:keyvalue/") => {
+            "grants.kv (its own bucket, plus the shared buckets the grant names)"
+        }
         i if i.starts_with("hookbox:plugin/") => "no grant needed (the contract's types)",
         i if i.starts_with("wasi:io/")
             || i.starts_with("wasi:cli/")
@@ -80,12 +92,13 @@ mod tests {
     fn grants_are_named_per_interface() {
         assert_eq!(
             grant_for("wasi:config/store@0.2.0-rc.1"),
-            "grants.config (reads only its own values)"
+            "grants.config / grants.secrets (reads only its own values)"
         );
         assert!(grant_for("wasi:logging/logging@0.1.0-draft").starts_with("no grant needed"));
         assert!(grant_for("wasi:cli/stdout@0.2.6").starts_with("no grant needed"));
+        assert!(grant_for("wasi:keyvalue/atomics@0.2.0-draft2").starts_with("grants.kv"));
         assert_eq!(
-            grant_for("wasi:keyvalue/store@0.2.0-draft"),
+            grant_for("wasi:http/outgoing-handler@0.2.6"),
             "not provided by this host"
         );
     }

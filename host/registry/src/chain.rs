@@ -204,7 +204,7 @@ async fn call_one(
         }
         None => {
             runtime
-                .invoke(&entry.plugin, event, &entry.config, &limits)
+                .invoke(&entry.plugin, event, &entry.capabilities, &limits)
                 .instrument(span)
                 .await
         }

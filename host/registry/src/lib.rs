@@ -34,8 +34,11 @@ pub mod store;
 pub use breaker::{Breaker, BreakerPolicy, BreakerState};
 pub use chain::{ChainReport, StepReport, StepResult, run_chain};
 pub use manifest::{
-    BreakerSpec, BuildSpec, Grants, InstanceMode, LimitsSpec, OnError, PluginManifest, ReuseSpec,
+    BreakerSpec, BuildSpec, Grants, InstanceMode, KvGrant, LimitsSpec, OnError, PluginManifest,
+    ReuseSpec,
 };
-pub use registry::{Registry, RegistryError, RegistryOptions, Replaced};
+pub use registry::{
+    Registry, RegistryError, RegistryOptions, Replaced, SecretSource, plugin_namespace,
+};
 pub use snapshot::{ManagedBy, Origin, PluginEntry, PluginStats, Snapshot, VersionInfo};
 pub use store::{Store, StoreError};

@@ -225,12 +225,80 @@ pub struct Grants {
     /// Values the plugin reads through `wasi:config/store`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    /// Key-value storage (not available in this version; must be false).
-    #[serde(default)]
-    pub kv: bool,
+    /// Config keys whose values come from environment variables: key → variable name. The
+    /// plugin reads them like `config`; their values never appear in `GET /plugins` or logs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Key-value storage through `wasi:keyvalue`: `kv = true` for a bucket of its own with
+    /// the default quotas, or a table (`KvGrant`). Absent or `false` = none.
+    #[serde(
+        default,
+        deserialize_with = "deserialize_kv_grant",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kv: Option<KvGrant>,
     /// Hosts the plugin may call over HTTP (not available in this version; must be empty).
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+}
+
+/// The `grants.kv` table: the plugin's own bucket's quotas, and the shared buckets it may open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvGrant {
+    /// Shared buckets this plugin may open by name (every plugin naming a bucket sees the
+    /// same keys); its own bucket needs no name.
+    pub buckets: Vec<String>,
+    /// Keys per bucket.
+    pub max_keys: u64,
+    /// Largest value, in KiB.
+    pub max_value_kb: u64,
+    /// Longest key, in bytes.
+    pub max_key_bytes: usize,
+}
+
+impl Default for KvGrant {
+    fn default() -> Self {
+        let quotas = hookbox_kv::Quotas::default();
+        KvGrant {
+            buckets: Vec::new(),
+            max_keys: quotas.max_keys,
+            max_value_kb: (quotas.max_value_bytes >> 10) as u64,
+            max_key_bytes: quotas.max_key_bytes,
+        }
+    }
+}
+
+impl KvGrant {
+    /// The quotas of every bucket this grant opens.
+    pub fn quotas(&self) -> hookbox_kv::Quotas {
+        hookbox_kv::Quotas {
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: usize::try_from(self.max_value_kb.saturating_mul(1024))
+                .unwrap_or(usize::MAX),
+            max_keys: self.max_keys,
+        }
+    }
+}
+
+/// `kv = true`, `kv = false` or `kv = { ... }`.
+fn deserialize_kv_grant<'de, D>(deserializer: D) -> Result<Option<KvGrant>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Switch(bool),
+        Table(KvGrant),
+    }
+    match Form::deserialize(deserializer) {
+        Ok(Form::Switch(on)) => Ok(on.then(KvGrant::default)),
+        Ok(Form::Table(grant)) => Ok(Some(grant)),
+        Err(_) => Err(serde::de::Error::custom(
+            "grants.kv must be true, false or a table with keys buckets, max_keys, max_value_kb, max_key_bytes",
+        )),
+    }
 }
 
 /// Why a manifest is not acceptable, beyond what the TOML schema checks.
@@ -267,6 +335,14 @@ pub enum ManifestError {
     /// `breaker.cool_down_ms` is out of range.
     #[error("plugin {0:?}: breaker.cool_down_ms must be between 1 and 3600000")]
     BadBreaker(String),
+    /// A grant is malformed.
+    #[error("plugin {name:?}: {problem}")]
+    BadGrant {
+        /// The plugin.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A grant this version of hookbox cannot honour.
     #[error("plugin {name:?}: grants.{grant} is not available in this version of hookbox")]
     UnsupportedGrant {
@@ -324,10 +400,31 @@ impl PluginManifest {
             return Err(ManifestError::BadBreaker(name()));
         }
         self.validate_reuse()?;
-        if self.grants.kv {
-            return Err(ManifestError::UnsupportedGrant {
+        if let Some(kv) = &self.grants.kv {
+            if kv.max_keys == 0 || kv.max_value_kb == 0 || kv.max_key_bytes == 0 {
+                return Err(ManifestError::BadGrant {
+                    name: name(),
+                    problem: "grants.kv quotas must be positive".into(),
+                });
+            }
+            if let Some(bucket) = kv.buckets.iter().find(|b| !is_valid_name(b)) {
+                return Err(ManifestError::BadGrant {
+                    name: name(),
+                    problem: format!(
+                        "grants.kv.buckets: {bucket:?} is not a valid bucket name (like plugin names: a-z, 0-9, '-')"
+                    ),
+                });
+            }
+        }
+        if let Some(key) = self
+            .grants
+            .secrets
+            .keys()
+            .find(|k| self.grants.config.contains_key(*k))
+        {
+            return Err(ManifestError::BadGrant {
                 name: name(),
-                grant: "kv",
+                problem: format!("{key:?} is both in grants.config and in grants.secrets"),
             });
         }
         if !self.grants.outbound_hosts.is_empty() {
@@ -482,6 +579,38 @@ mod tests {
     }
 
     #[test]
+    fn kv_grant_is_a_switch_or_a_table() {
+        let base = "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\n";
+        let kv = |grants: &str| {
+            let m = parse(&format!("{base}grants = {grants}\n"))?;
+            Ok::<_, toml::de::Error>(m.grants.kv)
+        };
+        assert_eq!(kv("{}").unwrap(), None);
+        assert_eq!(kv("{ kv = false }").unwrap(), None);
+        assert_eq!(kv("{ kv = true }").unwrap(), Some(KvGrant::default()));
+        let table = kv("{ kv = { buckets = [\"team\"], max_keys = 5 } }")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (table.buckets, table.max_keys),
+            (vec!["team".to_owned()], 5)
+        );
+        let err = kv("{ kv = { bucket = \"x\" } }").unwrap_err();
+        assert!(err.to_string().contains("grants.kv must be"), "{err}");
+
+        let m = parse(&format!(
+            "{base}grants = {{ kv = {{ buckets = [\"Bad Name\"] }} }}\n"
+        ))
+        .unwrap();
+        assert!(matches!(m.validate(), Err(ManifestError::BadGrant { .. })));
+        let m = parse(&format!(
+            "{base}grants = {{ config = {{ k = \"v\" }}, secrets = {{ k = \"ENV\" }} }}\n"
+        ))
+        .unwrap();
+        assert!(m.validate().unwrap_err().to_string().contains("both"));
+    }
+
+    #[test]
     fn reject_policy_carries_its_code() {
         let m = parse(
             "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\non_error = \"reject\"\non_error_code = 5100\n",
@@ -510,12 +639,15 @@ mod tests {
             })
         ));
         m.limits.timeout_ms = 100;
-        m.grants.kv = true;
+        m.grants.outbound_hosts = vec!["example.com".into()];
         assert!(matches!(
             m.validate(),
-            Err(ManifestError::UnsupportedGrant { grant: "kv", .. })
+            Err(ManifestError::UnsupportedGrant {
+                grant: "outbound_hosts",
+                ..
+            })
         ));
-        m.grants.kv = false;
+        m.grants.outbound_hosts.clear();
         m.commands.clear();
         assert_eq!(m.validate(), Err(ManifestError::NoCommands("a".into())));
     }

@@ -29,7 +29,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use hookbox_runtime::{CachedLoad, InstancePool, LoadError, LoadedPlugin, Runtime};
+use hookbox_kv::KvStore;
+use hookbox_runtime::{
+    CachedLoad, Capabilities, InstancePool, KvAccess, LoadError, LoadedPlugin, Runtime,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -49,6 +52,12 @@ pub struct RegistryOptions {
     pub compile_timeout: Duration,
     /// Earlier versions kept per plugin for rollback.
     pub keep_previous: usize,
+    /// Where plugins granted `grants.kv` keep their keys; `None` refuses such plugins.
+    pub kv: Option<KvStore>,
+    /// How long one key-value operation may take before the plugin gets an error.
+    pub kv_op_timeout: Duration,
+    /// Where `grants.secrets` values come from (the environment, or a test's table).
+    pub secrets: SecretSource,
 }
 
 impl Default for RegistryOptions {
@@ -57,7 +66,36 @@ impl Default for RegistryOptions {
             store: None,
             compile_timeout: Duration::from_secs(60),
             keep_previous: 3,
+            kv: None,
+            kv_op_timeout: Duration::from_millis(500),
+            secrets: SecretSource::environment(),
         }
+    }
+}
+
+/// Looks up a secret's value by environment variable name.
+#[derive(Clone)]
+pub struct SecretSource(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl SecretSource {
+    /// The process environment.
+    pub fn environment() -> Self {
+        SecretSource(Arc::new(|name| std::env::var(name).ok()))
+    }
+
+    /// Any lookup (tests use a table).
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        SecretSource(Arc::new(lookup))
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSource(..)")
     }
 }
 
@@ -117,6 +155,24 @@ pub enum RegistryError {
     /// `data_dir` could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The component imports a capability its manifest does not grant.
+    #[error("plugin {name:?}: the component imports {import}, which needs {grant} in its manifest")]
+    NotGranted {
+        /// The plugin.
+        name: String,
+        /// The import, e.g. `wasi:keyvalue/store@0.2.0-draft2`.
+        import: String,
+        /// The grant it needs, e.g. `grants.kv`.
+        grant: &'static str,
+    },
+    /// A capability is granted but this hookbox cannot provide it (e.g. no kv store).
+    #[error("plugin {name:?}: {problem}")]
+    Unavailable {
+        /// The plugin.
+        name: String,
+        /// What is missing. Never a secret's value.
+        problem: String,
+    },
     /// A kept version's bytes are gone (no `data_dir`, or its blob was removed).
     #[error("plugin {name:?}: the bytes of version {sha256} are no longer available")]
     VersionGone {
@@ -293,6 +349,9 @@ pub struct Registry {
     compile_timeout: Duration,
     compile_slot: Arc<Semaphore>,
     keep_previous: usize,
+    kv: Option<KvStore>,
+    kv_op_timeout: Duration,
+    secrets: SecretSource,
     swaps: AtomicU64,
     load_failures: AtomicU64,
 }
@@ -334,6 +393,9 @@ impl Registry {
             compile_timeout: options.compile_timeout,
             compile_slot: Arc::new(Semaphore::new(1)),
             keep_previous: options.keep_previous.max(1),
+            kv: options.kv,
+            kv_op_timeout: options.kv_op_timeout,
+            secrets: options.secrets,
             swaps: AtomicU64::new(0),
             load_failures: AtomicU64::new(0),
         }
@@ -651,6 +713,11 @@ impl Registry {
     /// Persist `next`, make it the state, publish its snapshot, and drop files nothing
     /// refers to any more. If persisting fails, nothing changes.
     fn commit(&self, control: &mut Control, mut next: Control) -> Result<(), RegistryError> {
+        let capabilities = next
+            .slots
+            .iter()
+            .map(|slot| self.capabilities(slot))
+            .collect::<Result<Vec<_>, _>>()?;
         next.sync_overrides();
         if let Some(store) = &self.store {
             store.save_state(&State {
@@ -659,7 +726,7 @@ impl Registry {
             })?;
         }
         *control = next;
-        self.publish(control);
+        self.publish(control, capabilities);
         if let Some(store) = &self.store {
             let mut keep = HashSet::new();
             for slot in &control.slots {
@@ -675,13 +742,76 @@ impl Registry {
         Ok(())
     }
 
-    fn publish(&self, control: &Control) {
+    /// What `slot`'s plugin may reach: its config and resolved secrets, its buckets. Refuses a
+    /// component that imports what the manifest does not grant, and a grant this hookbox
+    /// cannot honour (a secret's variable unset, kv without a store).
+    fn capabilities(&self, slot: &Slot) -> Result<Capabilities, RegistryError> {
+        let manifest = &slot.manifest;
+        let name = || manifest.name.clone();
+        for import in slot.active.plugin.imports() {
+            if import.starts_with("wasi:keyvalue/") && manifest.grants.kv.is_none() {
+                return Err(RegistryError::NotGranted {
+                    name: name(),
+                    import: import.clone(),
+                    grant: "grants.kv",
+                });
+            }
+        }
+        let mut config = manifest.grants.config.clone();
+        for (key, variable) in &manifest.grants.secrets {
+            let value = self
+                .secrets
+                .get(variable)
+                .ok_or_else(|| RegistryError::Unavailable {
+                    name: name(),
+                    problem: format!(
+                        "grants.secrets.{key}: the environment variable {variable} is not set"
+                    ),
+                })?;
+            config.insert(key.clone(), value);
+        }
+        let kv = match &manifest.grants.kv {
+            None => None,
+            Some(grant) => {
+                let store = self.kv.as_ref().ok_or_else(|| RegistryError::Unavailable {
+                    name: name(),
+                    problem: "grants.kv needs a key-value store, and this hookbox has none".into(),
+                })?;
+                let bucket = |namespace: String| {
+                    store.bucket(&namespace, grant.quotas()).map_err(|e| {
+                        RegistryError::Unavailable {
+                            name: name(),
+                            problem: format!("grants.kv: {e}"),
+                        }
+                    })
+                };
+                let own = bucket(plugin_namespace(&manifest.name))?;
+                let shared = grant
+                    .buckets
+                    .iter()
+                    .map(|b| Ok((b.clone(), bucket(shared_namespace(b))?)))
+                    .collect::<Result<Vec<_>, RegistryError>>()?;
+                Some(Arc::new(KvAccess::new(own, shared, self.kv_op_timeout)))
+            }
+        };
+        Ok(Capabilities {
+            config: Arc::new(config),
+            kv,
+        })
+    }
+
+    /// The kv store, if this hookbox has one (the admin API reads plugins' keys from it).
+    pub fn kv_store(&self) -> Option<&KvStore> {
+        self.kv.as_ref()
+    }
+
+    fn publish(&self, control: &Control, capabilities: Vec<Capabilities>) {
         let previous = self.current.load();
         let entries = control
             .slots
             .iter()
-            .map(|slot| {
-                let config = Arc::new(slot.manifest.grants.config.clone());
+            .zip(capabilities)
+            .map(|(slot, capabilities)| {
                 let limits = slot.manifest.limits.call_limits();
                 let pool = slot.manifest.reuse_policy().map(|policy| {
                     // Warm instances survive a publish that does not concern them: same
@@ -690,7 +820,7 @@ impl Registry {
                         .plugin(&slot.manifest.name)
                         .filter(|old| {
                             old.sha256 == slot.active.info.sha256
-                                && old.config == config
+                                && old.manifest.grants == slot.manifest.grants
                                 && old.limits == limits
                         })
                         .and_then(|old| old.pool.clone())
@@ -698,7 +828,7 @@ impl Registry {
                         .unwrap_or_else(|| {
                             Arc::new(InstancePool::new(
                                 slot.active.plugin.clone(),
-                                config.clone(),
+                                capabilities.clone(),
                                 policy,
                             ))
                         })
@@ -719,7 +849,7 @@ impl Registry {
                     version: slot.active.info.clone(),
                     previous: slot.history.iter().map(|k| k.info.clone()).collect(),
                     managed_by: control.managed_by(&slot.manifest.name),
-                    config,
+                    capabilities,
                     limits,
                     stats: slot.stats.clone(),
                     breaker,
@@ -969,6 +1099,16 @@ fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
         }
         (target, patch) => *target = patch.clone(),
     }
+}
+
+/// The kv namespace of plugin `name`'s own bucket.
+pub fn plugin_namespace(name: &str) -> String {
+    format!("plugin:{name}")
+}
+
+/// The kv namespace of the shared bucket `bucket`.
+fn shared_namespace(bucket: &str) -> String {
+    format!("shared:{bucket}")
 }
 
 #[cfg(test)]

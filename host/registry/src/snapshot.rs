@@ -19,8 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hookbox_runtime::invoke::ConfigValues;
-use hookbox_runtime::{CallLimits, InstancePool, LoadedPlugin};
+use hookbox_runtime::{CallLimits, Capabilities, InstancePool, LoadedPlugin};
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::Breaker;
@@ -142,8 +141,8 @@ pub struct PluginEntry {
     pub previous: Vec<VersionInfo>,
     /// Whether the config file or the admin API decides this plugin now.
     pub managed_by: ManagedBy,
-    /// The config values the plugin may read.
-    pub config: ConfigValues,
+    /// What the plugin may reach: config values (with secrets), kv buckets.
+    pub capabilities: Capabilities,
     /// The limits each call runs under.
     pub limits: CallLimits,
     /// Call counters, shared across versions.

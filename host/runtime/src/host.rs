@@ -17,10 +17,28 @@ use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{config_store, logging};
+use crate::bindings::{config_store, kv_atomics, kv_batch, kv_store, logging};
+use crate::kv::KvAccess;
 
-/// Config values granted to one plugin (`grants.config` in its manifest).
-pub(crate) type ConfigValues = Arc<BTreeMap<String, String>>;
+/// Config values granted to one plugin (`grants.config` and the resolved `grants.secrets`).
+pub type ConfigValues = Arc<BTreeMap<String, String>>;
+
+/// What one plugin may reach beyond its own memory, fixed for a plugin version and shared
+/// by all its calls. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// Values it reads through `wasi:config/store`.
+    pub config: ConfigValues,
+    /// Its buckets, when it was granted `wasi:keyvalue`.
+    pub kv: Option<Arc<KvAccess>>,
+}
+
+impl Capabilities {
+    /// Config values and nothing else.
+    pub fn config_only(config: ConfigValues) -> Self {
+        Capabilities { config, kv: None }
+    }
+}
 
 /// Store data for one call.
 ///
@@ -31,17 +49,18 @@ pub(crate) type ConfigValues = Arc<BTreeMap<String, String>>;
 pub(crate) struct CallState {
     wasi: Option<WasiCtx>,
     stdio: Option<(CapturedOutput, CapturedOutput)>,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) limiter: CallLimiter,
     pub(crate) log: LogBudget,
     config: ConfigValues,
+    pub(crate) kv: Option<Arc<KvAccess>>,
 }
 
 impl CallState {
     pub(crate) fn new(
         limiter: CallLimiter,
         log: LogBudget,
-        config: ConfigValues,
+        capabilities: &Capabilities,
         stdout: CapturedOutput,
         stderr: CapturedOutput,
     ) -> Self {
@@ -51,7 +70,8 @@ impl CallState {
             table: ResourceTable::new(),
             limiter,
             log,
-            config,
+            config: capabilities.config.clone(),
+            kv: capabilities.kv.clone(),
         }
     }
 }
@@ -83,6 +103,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     logging::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     config_store::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    kv_store::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    kv_atomics::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    kv_batch::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     Ok(())
 }
 

@@ -10,7 +10,6 @@
 //! way the instance is dropped after the call, also in reuse mode: an instance that failed
 //! in any way is never called again.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +21,7 @@ use crate::engine::Runtime;
 use crate::host::{CallLimiter, CallState, CapturedOutput, LogBudget};
 use crate::plugin::LoadedPlugin;
 
-/// Config values granted to one plugin, shared by all its calls.
-pub type ConfigValues = Arc<BTreeMap<String, String>>;
+pub use crate::host::{Capabilities, ConfigValues};
 
 /// The limits one call runs under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,11 +130,11 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
         event: &Event,
-        config: &ConfigValues,
+        capabilities: &Capabilities,
         limits: &CallLimits,
     ) -> Result<Outcome, InvokeError> {
         let started = Instant::now();
-        let mut instance = self.new_instance(plugin, config, limits);
+        let mut instance = self.new_instance(plugin, capabilities, limits);
         let called = self.call(&mut instance, plugin, event, limits).await;
         drop(instance);
         called.map(|call| call.into_outcome(started))
@@ -147,7 +145,7 @@ impl Runtime {
     pub(crate) fn new_instance(
         &self,
         plugin: &LoadedPlugin,
-        config: &ConfigValues,
+        capabilities: &Capabilities,
         limits: &CallLimits,
     ) -> Instance {
         let stdout = CapturedOutput::new(limits.max_log_bytes);
@@ -155,7 +153,7 @@ impl Runtime {
         let state = CallState::new(
             CallLimiter::new(self.memory_cap(limits)),
             LogBudget::new(plugin.name.clone(), None, limits.max_log_bytes),
-            config.clone(),
+            capabilities,
             stdout.clone(),
             stderr.clone(),
         );

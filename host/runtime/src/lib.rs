@@ -21,6 +21,7 @@
 //! - [`invoke`] — one call under limits in a fresh instance ([`Runtime::invoke`]).
 //! - [`pool`] — warm instances for plugins in reuse mode ([`Runtime::invoke_reusing`]).
 //! - `host` — the host side of the imports a plugin may use (logging, config, stdio capture).
+//! - `kv` — the host side of `wasi:keyvalue`, over the buckets the registry grants ([`KvAccess`]).
 //! - `bindings` — the only `bindgen!` over `wit/`.
 
 #![deny(missing_docs)]
@@ -30,11 +31,13 @@ pub mod cache;
 pub mod engine;
 mod host;
 pub mod invoke;
+mod kv;
 pub mod plugin;
 pub mod pool;
 
 pub use cache::{ArtifactCache, CacheUse, CachedLoad};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
-pub use invoke::{CallLimits, InvokeError, Outcome};
+pub use invoke::{CallLimits, Capabilities, ConfigValues, InvokeError, Outcome};
+pub use kv::KvAccess;
 pub use plugin::{LoadError, LoadedPlugin};
 pub use pool::{InstancePool, PoolStats, ReusePolicy};

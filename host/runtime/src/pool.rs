@@ -28,7 +28,7 @@ use std::time::Instant;
 use hookbox_model::Event;
 
 use crate::engine::Runtime;
-use crate::invoke::{CallLimits, ConfigValues, Instance, InvokeError, Outcome};
+use crate::invoke::{CallLimits, Capabilities, Instance, InvokeError, Outcome};
 use crate::plugin::LoadedPlugin;
 
 /// When warm instances are kept and when they are retired.
@@ -82,10 +82,10 @@ pub struct PoolStats {
     pub dropped_pool_full: u64,
 }
 
-/// The warm instances of one plugin version with one config.
+/// The warm instances of one plugin version with one set of capabilities.
 pub struct InstancePool {
     plugin: LoadedPlugin,
-    config: ConfigValues,
+    capabilities: Capabilities,
     policy: ReusePolicy,
     idle: Mutex<Vec<Instance>>,
     created: AtomicU64,
@@ -105,10 +105,10 @@ impl std::fmt::Debug for InstancePool {
 
 impl InstancePool {
     /// An empty pool: instances are built by the calls that need them.
-    pub fn new(plugin: LoadedPlugin, config: ConfigValues, policy: ReusePolicy) -> Self {
+    pub fn new(plugin: LoadedPlugin, capabilities: Capabilities, policy: ReusePolicy) -> Self {
         InstancePool {
             plugin,
-            config,
+            capabilities,
             policy,
             idle: Mutex::new(Vec::new()),
             created: AtomicU64::new(0),
@@ -192,7 +192,7 @@ impl Runtime {
             Some(instance) => instance,
             None => {
                 pool.created.fetch_add(1, Ordering::Relaxed);
-                self.new_instance(&pool.plugin, &pool.config, limits)
+                self.new_instance(&pool.plugin, &pool.capabilities, limits)
             }
         };
         match self.call(&mut instance, &pool.plugin, event, limits).await {

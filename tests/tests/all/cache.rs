@@ -20,7 +20,10 @@ async fn verdict_of(plugin: &hookbox_runtime::LoadedPlugin) -> Verdict {
         body: body.as_bytes(),
     })
     .expect("a valid callback");
-    let config = Arc::new(BTreeMap::from([("banned".to_owned(), "hello".to_owned())]));
+    let config = hookbox_runtime::Capabilities::config_only(Arc::new(BTreeMap::from([(
+        "banned".to_owned(),
+        "hello".to_owned(),
+    )])));
     shared_runtime()
         .invoke(plugin, &callback.event, &config, &CallLimits::default())
         .await

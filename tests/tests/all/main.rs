@@ -6,6 +6,7 @@ mod cache;
 mod chains;
 mod failures;
 mod hot_swap;
+mod kv;
 mod languages;
 mod metrics;
 mod openim;

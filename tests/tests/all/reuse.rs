@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hookbox_model::{DialectKind, Event, Verdict};
-use hookbox_runtime::{CallLimits, InstancePool, InvokeError, PoolStats, ReusePolicy};
+use hookbox_runtime::{
+    CallLimits, Capabilities, InstancePool, InvokeError, PoolStats, ReusePolicy,
+};
 use hookbox_tests::{TestServer, openim_text_message, plugin_path, shared_runtime};
 use serde_json::Value;
 
@@ -21,13 +23,13 @@ fn event() -> Event {
     }
 }
 
-fn counting(extra: &[(&str, &str)]) -> Arc<BTreeMap<String, String>> {
+fn counting(extra: &[(&str, &str)]) -> Capabilities {
     let mut config = BTreeMap::from([("verdict".to_owned(), "count".to_owned())]);
     config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Arc::new(config)
+    Capabilities::config_only(Arc::new(config))
 }
 
-fn pool(config: Arc<BTreeMap<String, String>>, policy: ReusePolicy) -> InstancePool {
+fn pool(config: Capabilities, policy: ReusePolicy) -> InstancePool {
     let bytes = std::fs::read(plugin_path("fixture-scripted")).expect("fixture is built");
     let plugin = shared_runtime()
         .load("fixture-scripted", &bytes)
@@ -110,7 +112,10 @@ async fn a_trap_retires_the_instance_and_the_next_call_gets_a_new_one() {
 
 #[tokio::test]
 async fn an_error_answer_retires_the_instance_too() {
-    let config = Arc::new(BTreeMap::from([("verdict".to_owned(), "err".to_owned())]));
+    let config = Capabilities::config_only(Arc::new(BTreeMap::from([(
+        "verdict".to_owned(),
+        "err".to_owned(),
+    )])));
     let pool = pool(config, policy(2, 100));
     assert_eq!(counts(&pool, 3).await, [Err("plugin_error"); 3]);
     let stats = pool.stats();

@@ -1,12 +1,11 @@
 //! The runtime on its own: each misbehaviour becomes its own typed error, and a good call
 //! reports what it used.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookbox_model::{DialectKind, Event, Verdict};
-use hookbox_runtime::{CallLimits, InvokeError, LoadError, LoadedPlugin};
+use hookbox_runtime::{CallLimits, Capabilities, InvokeError, LoadError, LoadedPlugin};
 use hookbox_tests::{openim_text_message, plugin_path, shared_runtime};
 
 fn load(crate_name: &str) -> LoadedPlugin {
@@ -25,13 +24,13 @@ fn event(command: &str, text: &str) -> Event {
     }
 }
 
-fn config(pairs: &[(&str, &str)]) -> Arc<BTreeMap<String, String>> {
-    Arc::new(
+fn config(pairs: &[(&str, &str)]) -> Capabilities {
+    Capabilities::config_only(Arc::new(
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-    )
+    ))
 }
 
 fn limits() -> CallLimits {

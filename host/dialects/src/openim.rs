@@ -209,7 +209,7 @@ fn first_query_value(query: Option<&str>, name: &str) -> Option<String> {
 /// an envelope key. An empty object is always acceptable (it means allow).
 pub fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(), ModifyError> {
     for key in fields.keys() {
-        if ENVELOPE_KEYS.iter().any(|e| e.eq_ignore_ascii_case(key)) {
+        if ENVELOPE_KEYS.iter().any(|e| go_decodes_as(key, e)) {
             return Err(ModifyError::EnvelopeField { field: key.clone() });
         }
     }
@@ -401,6 +401,18 @@ fn check_object(
     Ok(())
 }
 
+/// Whether Go's `encoding/json` decodes the JSON key `key` into the struct field named `field`
+/// (an ASCII name). It matches keys with `bytes.EqualFold`, which besides ASCII case also folds
+/// U+017F (ſ) to `s` and U+212A (Kelvin sign) to `k`: `errMſg` fills `errMsg`.
+fn go_decodes_as(key: &str, field: &str) -> bool {
+    let folded = key.chars().map(|c| match c {
+        '\u{017F}' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    });
+    folded.eq(field.chars().map(|c| c.to_ascii_lowercase()))
+}
+
 /// Renders `verdict` as the exact response body OpenIM decodes for `callback`.
 ///
 /// `render` does not judge a modification (call [`check_modify`] first); it only keeps the
@@ -419,10 +431,10 @@ pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
             let mut body = envelope(0, "", "", 0);
             push_echo(&mut body, callback, echo);
             for (key, value) in fields {
-                if ENVELOPE_KEYS.iter().any(|e| e.eq_ignore_ascii_case(key)) {
+                if ENVELOPE_KEYS.iter().any(|e| go_decodes_as(key, e)) {
                     continue;
                 }
-                match echo.iter().find(|e| e.eq_ignore_ascii_case(key)) {
+                match echo.iter().find(|e| go_decodes_as(key, e)) {
                     Some(&"groupID") => {}
                     Some(&echoed) => {
                         body.insert(echoed.to_owned(), value.clone());

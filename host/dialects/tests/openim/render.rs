@@ -108,6 +108,19 @@ fn modify_cannot_overwrite_envelope_keys() {
 }
 
 #[test]
+fn modify_cannot_overwrite_envelope_keys_through_go_unicode_folding() {
+    // Go's encoding/json folds ſ (U+017F) to s and the Kelvin sign (U+212A) to k, so
+    // `errMſg` would fill `errMsg` (found by fuzz/; fuzz/regressions/openim/go-fold-errmsg.txt).
+    let cb = callback("callbackBeforeMsgModifyCommand", "{}");
+    let fields = obj(json!({ "errMſg": 1, "content": "{}" }));
+    assert_eq!(
+        render(&cb, &Verdict::Modify(fields)),
+        r#"{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0,"content":"{}"}"#
+    );
+    assert!(openim::check_modify(&cb, &obj(json!({ "errMſg": 1 }))).is_err());
+}
+
+#[test]
 fn modify_keeps_big_integers_exact() {
     let cb = callback("callbackBeforeMembersJoinGroupCommand", "{}");
     let fields = obj(json!({"memberCallbackList": [{"userID": "u1", "muteEndTime": i64::MAX}]}));

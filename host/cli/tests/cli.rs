@@ -120,6 +120,7 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
                     "http://{addr}/openim/callbackBeforeSendSingleMsgCommand"
                 ))
                 .header("operationID", "op-cli-42")
+                .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await

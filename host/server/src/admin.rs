@@ -16,7 +16,7 @@
 //!
 //! This module is *not* where versions are validated or kept: it checks the request (token,
 //! name, content type, size, JSON shape) and hands the change to the
-//! [`Registry`](hookbox_registry::Registry), which publishes it or changes nothing.
+//! [`Registry`], which publishes it or changes nothing.
 //!
 //! The decision a reader may question: `POST /plugins` takes one JSON body with the component
 //! base64-encoded rather than multipart. It costs a third more bytes on the wire, but needs

@@ -1,24 +1,23 @@
-//! The router, its shared state, and the serve loop.
+//! The router and its shared state.
 //!
-//! [`serve`] takes an already-bound listener and a shutdown future, so tests bind
-//! `127.0.0.1:0` and stop the server when they are done; on shutdown, in-flight requests
-//! are drained before it returns.
+//! [`App::router`] builds the webhook router with its layers (admission, 404/405 answers)
+//! and returns it as an [`Endpoint`] carrying `[server]`'s connection limits, which
+//! [`serve`](crate::serve) enforces.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
 use hookbox_dialects::tencent::TencentApp;
 use hookbox_registry::Registry;
-use tokio::net::TcpListener;
 
+use crate::admission::{self, Admission};
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::ingress;
+use crate::listener::{ConnectionLimits, Endpoint};
 use crate::metrics::Metrics;
 
 /// Everything a request handler needs.
@@ -34,6 +33,10 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The Tencent endpoint's apps and budget, when `[tencent]` is configured.
     pub tencent: Option<TencentEndpoint>,
+    /// Everything after the request head finishes within this (`server.request_timeout_ms`).
+    pub request_timeout: Duration,
+    /// The in-flight caps (`server.max_in_flight`, `server.max_in_flight_per_source`).
+    pub(crate) admission: Admission,
 }
 
 /// What the Tencent handler needs: the apps it accepts and how long it may take.
@@ -103,11 +106,22 @@ impl App {
             counters: Counters::default(),
             metrics: Arc::new(Metrics::new()),
             tencent,
+            request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            admission: Admission::new(
+                config.server.max_in_flight,
+                config.server.max_in_flight_per_source,
+            ),
         }))
     }
 
-    /// The webhook router for `config`'s endpoints.
-    pub fn router(self: &Arc<App>, config: &Config) -> Router {
+    /// When a request whose head has just been read must be answered by.
+    pub(crate) fn request_deadline(&self) -> Instant {
+        Instant::now() + self.request_timeout
+    }
+
+    /// The webhook router for `config`'s endpoints, with `[server]`'s connection limits, for
+    /// [`serve`](crate::serve).
+    pub fn router(self: &Arc<App>, config: &Config) -> Endpoint {
         let openim = config.openim.path.as_str();
         let mut router = Router::new()
             .route(openim, post(ingress::openim_legacy))
@@ -115,21 +129,21 @@ impl App {
         if let Some(tencent) = config.tencent.as_ref().filter(|_| self.tencent.is_some()) {
             router = router.route(&tencent.path, post(ingress::tencent));
         }
-        router
+        let router = router
             .fallback(|| async { ApiError::NotFound })
+            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+            // Outermost, so that it counts the 404s and 405s above too.
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                admission::admit,
+            ))
             // Bodies are limited by the handlers, which answer 413 in our own error format.
             .layer(axum::extract::DefaultBodyLimit::disable())
-            .with_state(self.clone())
+            .with_state(self.clone());
+        Endpoint {
+            router,
+            limits: ConnectionLimits::from(&config.server),
+            metrics: Some(self.metrics.clone()),
+        }
     }
-}
-
-/// Serve `router` on `listener` until `shutdown` resolves, then drain in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -48,6 +48,24 @@ pub struct ServerConfig {
     pub compile_timeout_ms: u64,
     /// Reload plugins whose `source` file changes, and the config file when it changes.
     pub watch: bool,
+    /// A connection that has not sent a complete request head (request line and headers)
+    /// within this many milliseconds is closed. Also closes idle keep-alive connections.
+    pub header_timeout_ms: u64,
+    /// Everything after the head — reading the body, running the plugins, answering — ends
+    /// within this many milliseconds: a body still arriving gets 408, a plugin still running
+    /// gets its `on_error` answer.
+    pub request_timeout_ms: u64,
+    /// Most header fields one request may carry; more gets 431.
+    pub max_headers: usize,
+    /// Largest request head (request line and headers), in KiB; larger gets 431.
+    pub max_header_kb: usize,
+    /// Most webhook requests answered at once; more get 503 with `Retry-After`.
+    pub max_in_flight: usize,
+    /// Most webhook requests answered at once for one peer IP address; more get 503.
+    pub max_in_flight_per_source: usize,
+    /// Most open connections on the webhook listener; further ones wait in the kernel's
+    /// accept queue.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +78,15 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from(".hookbox"),
             compile_timeout_ms: 60_000,
             watch: true,
+            header_timeout_ms: 5_000,
+            // OpenIM's HTTP client gives up after 15 s whatever its per-callback timeout says,
+            // and Tencent after 2 s: hookbox never gives up before the IM server does.
+            request_timeout_ms: 15_000,
+            max_headers: 100,
+            max_header_kb: 16,
+            max_in_flight: 1024,
+            max_in_flight_per_source: 256,
+            max_connections: 4096,
         }
     }
 }
@@ -218,6 +245,7 @@ impl Config {
         if self.server.data_dir.as_os_str().is_empty() {
             return Err("server.data_dir must not be empty".to_owned());
         }
+        self.check_ingress_limits()?;
         let mut names = std::collections::HashSet::new();
         for plugin in &self.plugins {
             plugin.validate().map_err(|e| e.to_string())?;
@@ -228,6 +256,70 @@ impl Config {
         Ok(())
     }
 }
+
+impl Config {
+    /// The `[server]` keys that bound what one client can hold: each must be positive, and
+    /// the request deadline must leave room for what it contains.
+    fn check_ingress_limits(&self) -> Result<(), String> {
+        let server = &self.server;
+        for (key, value) in [
+            ("server.header_timeout_ms", server.header_timeout_ms),
+            ("server.request_timeout_ms", server.request_timeout_ms),
+        ] {
+            if value == 0 || value > MAX_TIMEOUT_MS {
+                return Err(format!("{key} must be between 1 and {MAX_TIMEOUT_MS}"));
+            }
+        }
+        for (key, value) in [
+            ("server.max_headers", server.max_headers),
+            ("server.max_header_kb", server.max_header_kb),
+            ("server.max_in_flight", server.max_in_flight),
+            (
+                "server.max_in_flight_per_source",
+                server.max_in_flight_per_source,
+            ),
+            ("server.max_connections", server.max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be positive"));
+            }
+        }
+        if server.max_in_flight_per_source > server.max_in_flight {
+            return Err(format!(
+                "server.max_in_flight_per_source ({}) must not exceed server.max_in_flight ({})",
+                server.max_in_flight_per_source, server.max_in_flight
+            ));
+        }
+        if server.max_in_flight > server.max_connections {
+            return Err(format!(
+                "server.max_in_flight ({}) must not exceed server.max_connections ({}): an HTTP/1 request needs its own connection",
+                server.max_in_flight, server.max_connections
+            ));
+        }
+        if let Some(tencent) = &self.tencent
+            && tencent.answer_within_ms > server.request_timeout_ms
+        {
+            return Err(format!(
+                "tencent.answer_within_ms ({}) must not exceed server.request_timeout_ms ({})",
+                tencent.answer_within_ms, server.request_timeout_ms
+            ));
+        }
+        // A plugin timeout beyond the request deadline could never be used: the deadline
+        // would cut the call first. Saying so here beats a surprise under load.
+        for plugin in &self.plugins {
+            if plugin.limits.timeout_ms > server.request_timeout_ms {
+                return Err(format!(
+                    "plugin {:?}: limits.timeout_ms ({}) exceeds server.request_timeout_ms ({}), which would cut every call at the request deadline",
+                    plugin.name, plugin.limits.timeout_ms, server.request_timeout_ms
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Longest configurable header or request timeout: ten minutes, far past any IM server's.
+const MAX_TIMEOUT_MS: u64 = 600_000;
 
 fn check_path(key: &str, path: &str) -> Result<(), String> {
     let valid = path.starts_with('/')
@@ -384,6 +476,64 @@ mod tests {
                 .to_string();
             assert!(err.contains("openim.path"), "{bad}: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod ingress_limit_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("hookbox.toml"))
+    }
+
+    #[test]
+    fn ingress_limits_have_defaults_and_are_checked() {
+        let server = parse("").unwrap().server;
+        assert_eq!(server.header_timeout_ms, 5_000);
+        assert_eq!(server.request_timeout_ms, 15_000);
+        assert_eq!(server.max_headers, 100);
+        assert_eq!(server.max_header_kb, 16);
+        assert_eq!(server.max_in_flight, 1024);
+        assert_eq!(server.max_in_flight_per_source, 256);
+        assert_eq!(server.max_connections, 4096);
+        for (bad, key) in [
+            ("header_timeout_ms = 0", "server.header_timeout_ms"),
+            ("request_timeout_ms = 0", "server.request_timeout_ms"),
+            ("request_timeout_ms = 600001", "server.request_timeout_ms"),
+            ("max_headers = 0", "server.max_headers"),
+            ("max_header_kb = 0", "server.max_header_kb"),
+            ("max_in_flight = 0", "server.max_in_flight"),
+            ("max_connections = 0", "server.max_connections"),
+            (
+                "max_in_flight = 10\nmax_in_flight_per_source = 11",
+                "server.max_in_flight_per_source",
+            ),
+            (
+                "max_connections = 10\nmax_in_flight = 11\nmax_in_flight_per_source = 5",
+                "server.max_connections",
+            ),
+        ] {
+            let err = parse(&format!("[server]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_request_deadline_must_leave_room_for_plugins_and_tencent() {
+        let slow_plugin = "[server]\nrequest_timeout_ms = 1000\n[[plugin]]\nname = \"slow\"\nsource = \"a.wasm\"\ncommands = [\"x\"]\nlimits = { timeout_ms = 1001 }\n";
+        let err = parse(slow_plugin).unwrap_err().to_string();
+        assert!(
+            err.contains("\"slow\"") && err.contains("server.request_timeout_ms"),
+            "{err}"
+        );
+        let tencent =
+            "[server]\nrequest_timeout_ms = 1000\n[tencent]\n[[tencent.app]]\nsdk_app_id = 1\n";
+        let err = parse(tencent).unwrap_err().to_string();
+        assert!(err.contains("tencent.answer_within_ms"), "{err}");
+        assert!(parse(&tencent.replace("1000", "1400")).is_ok());
     }
 }
 

@@ -7,7 +7,7 @@
 //! the operator who uploaded it needs the reason (a missing import, a wrong world).
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hookbox_dialects::DialectError;
 use hookbox_registry::RegistryError;
@@ -33,6 +33,22 @@ pub enum ApiError {
     /// No route matches the path.
     #[error("no callback endpoint at this path")]
     NotFound,
+    /// The path is a callback endpoint, but callbacks are POSTed.
+    #[error("callbacks are sent with POST")]
+    MethodNotAllowed,
+    /// The body is compressed or otherwise encoded; IM servers send plain JSON.
+    #[error("Content-Encoding is not supported: send the body unencoded")]
+    UnsupportedEncoding,
+    /// The body did not arrive within `server.request_timeout_ms`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    /// `server.max_in_flight` requests are being answered already.
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
+    /// `server.max_in_flight_per_source` requests from this peer address are being answered
+    /// already.
+    #[error("too many requests in flight from this address; retry shortly")]
+    SourceOverloaded,
     /// Something failed inside hookbox. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -75,6 +91,10 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded | ApiError::SourceOverloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::InvalidName | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -89,7 +109,9 @@ impl ApiError {
                 RegistryError::Manifest(_)
                 | RegistryError::BadPatch(_)
                 | RegistryError::Load { .. }
-                | RegistryError::CompileTimeout { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                | RegistryError::CompileTimeout { .. }
+                | RegistryError::NotGranted { .. }
+                | RegistryError::Unavailable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -102,6 +124,11 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyUnreadable => "body_unreadable",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::UnsupportedEncoding => "unsupported_content_encoding",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::Overloaded => "overloaded",
+            ApiError::SourceOverloaded => "source_overloaded",
             ApiError::Internal(_) => "internal",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidName => "invalid_name",
@@ -113,7 +140,12 @@ impl ApiError {
                 RegistryError::Exists(_) | RegistryError::DuplicateName(_) => "plugin_exists",
                 RegistryError::NoPreviousVersion(_) => "no_previous_version",
                 RegistryError::VersionGone { .. } => "version_gone",
-                RegistryError::Manifest(_) => "invalid_manifest",
+                // A grant this hookbox cannot honour (no kv store configured) is, for this
+                // host, a manifest it cannot accept.
+                RegistryError::Manifest(_) | RegistryError::Unavailable { .. } => {
+                    "invalid_manifest"
+                }
+                RegistryError::NotGranted { .. } => "not_granted",
                 RegistryError::BadPatch(_) => "invalid_patch",
                 RegistryError::CompileTimeout { .. } => "compile_timeout",
                 RegistryError::Load { source, .. } => match source {
@@ -140,26 +172,60 @@ impl ApiError {
     }
 }
 
+/// Marks a response as a refusal, so the layer that counts refusals can tell it from an
+/// envelope without parsing bodies. Set on every [`ApiError`] response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The error's [`ApiError::code`].
+    pub code: &'static str,
+}
+
+/// Seconds a client is asked to wait after a 503 for load: long enough to matter, short
+/// enough that a before-callback retried by hand is still useful.
+const RETRY_AFTER_SECS: &str = "1";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(detail = %detail, "internal error answering a request");
         } else if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(detail = %self, "internal error answering a request");
+        } else if matches!(self, ApiError::Overloaded | ApiError::SourceOverloaded) {
+            // Load shedding is the one refusal an operator must act on (raise the caps, add
+            // replicas), so it is louder than a malformed request.
+            tracing::warn!(refused = self.code(), "request refused: {self}");
         } else {
-            tracing::info!(code = self.code(), "request refused: {self}");
+            tracing::info!(refused = self.code(), "request refused: {self}");
         }
         let body = ErrorBody {
             code: self.code(),
             message: self.public_message(),
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            ApiError::Overloaded | ApiError::SourceOverloaded => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
+            // The rest of the body is unread (and may never come): close rather than
+            // read it just to keep the connection.
+            ApiError::BodyTooLarge { .. } | ApiError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
+        response
+            .extensions_mut()
+            .insert(Refusal { code: self.code() });
         response
     }
 }

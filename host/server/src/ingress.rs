@@ -1,6 +1,15 @@
-//! Webhook handlers: read the body within its limit, let the dialect parse (and for Tencent,
-//! authenticate) it, run the chain for its command on one registry snapshot, and answer with
-//! the dialect's envelope.
+//! Webhook handlers: check the request's media type, read the body within its size limit
+//! and the request deadline, let the dialect parse (and for Tencent, authenticate) it, run
+//! the chain for its command on one registry snapshot, and answer with the dialect's
+//! envelope.
+//!
+//! The decision a reader may question: OpenIM requests must say `Content-Type:
+//! application/json` (every OpenIM release does), while Tencent's are not checked. An OpenIM
+//! endpoint has no authentication, and a browser on the operator's network can POST a form
+//! or `text/plain` to it cross-origin without asking; demanding JSON makes the browser ask
+//! first (a CORS preflight hookbox never approves). Tencent does not document its request
+//! headers, so refusing some would risk refusing Tencent itself; its `Sign` authenticates
+//! instead.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -26,9 +35,7 @@ pub(crate) async fn openim(
     body: Body,
 ) -> Result<Response, ApiError> {
     let _in_flight = app.metrics.in_flight();
-    handle_openim(&app, Some(command), uri, headers, body)
-        .await
-        .inspect_err(|e| app.metrics.record_refused(e.code()))
+    handle_openim(&app, Some(command), uri, headers, body).await
 }
 
 /// `POST {openim.path}?command=…`: OpenIM ≤ 3.4.0 (and bodies that name their command).
@@ -39,9 +46,7 @@ pub(crate) async fn openim_legacy(
     body: Body,
 ) -> Result<Response, ApiError> {
     let _in_flight = app.metrics.in_flight();
-    handle_openim(&app, None, uri, headers, body)
-        .await
-        .inspect_err(|e| app.metrics.record_refused(e.code()))
+    handle_openim(&app, None, uri, headers, body).await
 }
 
 async fn handle_openim(
@@ -51,7 +56,10 @@ async fn handle_openim(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body, app.max_body_bytes).await?;
+    let deadline = app.request_deadline();
+    require_plain_body(&headers)?;
+    require_json(&headers)?;
+    let body = read_body_by(deadline, body, app.max_body_bytes).await?;
     let inbound = Inbound {
         path_command: path_command.as_deref(),
         query: uri.query(),
@@ -59,7 +67,7 @@ async fn handle_openim(
         body: &body,
     };
     let callback = openim::parse(&inbound)?;
-    Ok(answer(app, &callback, DialectKind::Openim, None).await)
+    Ok(answer(app, &callback, DialectKind::Openim, Some(deadline)).await)
 }
 
 /// `POST {tencent.path}?SdkAppid=…&CallbackCommand=…&Sign=…&RequestTime=…`.
@@ -70,9 +78,7 @@ pub(crate) async fn tencent(
     body: Body,
 ) -> Result<Response, ApiError> {
     let _in_flight = app.metrics.in_flight();
-    handle_tencent(&app, uri, headers, body)
-        .await
-        .inspect_err(|e| app.metrics.record_refused(e.code()))
+    handle_tencent(&app, uri, headers, body).await
 }
 
 async fn handle_tencent(
@@ -82,10 +88,12 @@ async fn handle_tencent(
     body: Body,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
+    let request_deadline = app.request_deadline();
     let Some(endpoint) = &app.tencent else {
         return Err(ApiError::NotFound);
     };
-    let body = read_body(body, app.max_body_bytes).await?;
+    require_plain_body(&headers)?;
+    let body = read_body_by(request_deadline, body, app.max_body_bytes).await?;
     let inbound = Inbound {
         path_command: None,
         query: uri.query(),
@@ -104,7 +112,7 @@ async fn handle_tencent(
             tracing::warn!(code = error.code(), "Tencent callback refused: {error}");
         }
     })?;
-    let deadline = arrived + endpoint.answer_within;
+    let deadline = (arrived + endpoint.answer_within).min(request_deadline);
     Ok(answer(app, &callback, DialectKind::Tencent, Some(deadline)).await)
 }
 
@@ -198,7 +206,70 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Refuse a body sent with a `Content-Encoding` (gzip, …): neither IM server compresses
+/// what it sends, and decoding one would let a small request expand past the body cap.
+fn require_plain_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let encoded = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return Err(ApiError::UnsupportedEncoding);
+    }
+    Ok(())
+}
+
+/// What OpenIM sends is `application/json; charset=utf-8`. Accepted: `application/json` or
+/// any `application/*+json`, with any parameters, but a `charset` must be UTF-8 (the body
+/// is read as UTF-8 whatever it says). A missing `Content-Type` is refused too: browsers
+/// can send such a request cross-origin without a preflight as well.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    const EXPECTED: &str = "application/json";
+    let refused = ApiError::UnsupportedMediaType { expected: EXPECTED };
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(refused);
+    };
+    let Ok(value) = value.to_str() else {
+        return Err(refused);
+    };
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == EXPECTED
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"));
+    let utf8 = parts.all(|parameter| match parameter.split_once('=') {
+        Some((name, charset)) if name.trim().eq_ignore_ascii_case("charset") => {
+            let charset = charset.trim().trim_matches('"');
+            charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8")
+        }
+        _ => true,
+    });
+    if json && utf8 { Ok(()) } else { Err(refused) }
+}
+
+/// [`read_body`], cut off at `deadline`: a client that trickles its body gets 408 instead
+/// of holding its slot until the IM server has long given up.
+async fn read_body_by(
+    deadline: Instant,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    tokio::time::timeout_at(deadline.into(), read_body(body, limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+}
+
+/// The whole body, or 413 as soon as it is known to exceed `limit`: at once when the
+/// declared `Content-Length` says so, else when the bytes read pass it. The rest is never
+/// read.
 pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use axum::body::HttpBody as _;
+    let declared = body.size_hint().lower();
+    if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(ApiError::BodyTooLarge { limit_bytes: limit });
+    }
     to_bytes(body, limit).await.map_err(|e| {
         // axum reports an over-limit body as a `LengthLimitError` somewhere in the chain.
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);

@@ -12,8 +12,11 @@
 //!
 //! # Layout
 //! - [`config`] — `hookbox.toml`.
-//! - [`app`] — the router, its state, and `serve` (bound listener + shutdown future).
-//! - `ingress` — the per-dialect webhook handlers.
+//! - [`app`] — the webhook router and its state.
+//! - [`listener`] — [`serve`]: a bound listener and a shutdown future; header timeout,
+//!   header caps and the connection cap.
+//! - `admission` — the global and per-source caps on requests in flight; counts refusals.
+//! - `ingress` — the per-dialect webhook handlers: media type, body cap, request deadline.
 //! - [`metrics`] — every exported metric, recorded from chain reports.
 //! - [`error`] — [`ApiError`], the only error that becomes an HTTP response.
 //! - [`admin`] — the admin API on its own listener: swap, add, patch, roll back, delete.
@@ -21,13 +24,16 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod admission;
 pub mod app;
 pub mod config;
 pub mod error;
 mod ingress;
+pub mod listener;
 pub mod metrics;
 
 pub use admin::Admin;
-pub use app::{App, Counters, serve};
+pub use app::{App, Counters};
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
+pub use listener::{ConnectionLimits, Endpoint, serve};

@@ -140,7 +140,7 @@ impl Metrics {
         let refused_requests = Family::default();
         registry.register(
             "refused_requests",
-            "Requests that were not callbacks, by error code (body_too_large, body_not_json, ...)",
+            "Requests refused before any plugin ran, by error code: malformed (body_not_json, ...), out of bounds (body_too_large, headers_too_large, header_timeout, request_timeout), shed (overloaded, source_overloaded)",
             refused_requests.clone(),
         );
         let in_flight = Gauge::default();
@@ -245,7 +245,8 @@ impl Metrics {
             .inc();
     }
 
-    /// Record a request that was not a callback (answered with an HTTP error).
+    /// Record a request refused before any plugin ran: answered with an HTTP error, or a
+    /// connection closed before its request head was complete.
     pub fn record_refused(&self, code: &'static str) {
         self.refused_requests
             .get_or_create(&RefusalLabels { code })

@@ -5,6 +5,7 @@ mod admin;
 mod cache;
 mod chains;
 mod failures;
+mod hardening;
 mod hot_swap;
 mod kv;
 mod languages;

@@ -1,0 +1,191 @@
+//! Who gets in: the global and per-source caps on webhook requests in flight, and the one
+//! place refusals are counted.
+//!
+//! Every webhook request passes [`admit`] before its handler runs. It takes a slot of
+//! `server.max_in_flight` and one of `server.max_in_flight_per_source` for the peer's IP
+//! address, and holds both until the answer is built. When either is full, the request is
+//! answered 503 with `Retry-After` at once, before its body is read.
+//!
+//! This is *not* a rate limiter (requests per second) or a queue: a slot is held while a
+//! request is being answered, however long that takes, so a client that trickles its body
+//! or waits on a slow plugin uses up its own share and nobody else's.
+//!
+//! The decision a reader may question: refusing instead of queueing. An IM server's
+//! before-callback blocks a user's action until it is answered; a queue would only move the
+//! wait from the IM server's side to ours and then time out anyway, holding memory (up to
+//! `max_body_kb` per request) all the while. An immediate 503 lets the IM server apply its
+//! failure policy now.
+//!
+//! The source is the TCP peer address. Behind a reverse proxy that is the proxy, and every
+//! request shares its one slot budget: set `max_in_flight_per_source = max_in_flight` there.
+//! Forwarded-for headers are not trusted, because anyone can send one.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::app::App;
+use crate::error::{ApiError, Refusal};
+
+/// The in-flight caps of one webhook listener.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    global: Arc<Semaphore>,
+    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_per_source: usize,
+}
+
+/// Proof that a request holds its slots; they are given back when it drops.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    _global: OwnedSemaphorePermit,
+    _source: Option<SourceSlot>,
+}
+
+#[derive(Debug)]
+struct SourceSlot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            // Removing idle sources keeps the map as small as the set of busy peers, so
+            // a scan from many addresses leaves nothing behind.
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Admission {
+    pub(crate) fn new(max_in_flight: usize, max_per_source: usize) -> Admission {
+        Admission {
+            global: Arc::new(Semaphore::new(max_in_flight)),
+            per_source: Arc::default(),
+            max_per_source,
+        }
+    }
+
+    /// Take a global slot and one for `source` (when known), or say which cap is full.
+    pub(crate) fn admit(&self, source: Option<IpAddr>) -> Result<Admitted, ApiError> {
+        // The source is checked first: a noisy peer is told it is the problem, and its
+        // refusals never consume global slots.
+        let source = match source {
+            None => None,
+            Some(ip) => {
+                let mut counts = self
+                    .per_source
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let count = counts.entry(ip).or_insert(0);
+                if *count >= self.max_per_source {
+                    return Err(ApiError::SourceOverloaded);
+                }
+                *count += 1;
+                Some(SourceSlot {
+                    ip,
+                    counts: self.per_source.clone(),
+                })
+            }
+        };
+        // On failure `source` drops here and gives its slot back.
+        let global = self
+            .global
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded)?;
+        Ok(Admitted {
+            _global: global,
+            _source: source,
+        })
+    }
+}
+
+/// The peer's address with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) folded to IPv4, so a
+/// dual-stack listener counts one peer once.
+fn source_of(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_canonical())
+}
+
+/// Middleware on the webhook router: admit the request or answer 503, and count every
+/// refusal the request ends in (ours, the handler's, the router's 404/405).
+pub(crate) async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let source = source_of(&request);
+    let response = match app.admission.admit(source) {
+        Ok(admitted) => {
+            let response = next.run(request).await;
+            drop(admitted);
+            response
+        }
+        Err(refused) => {
+            tracing::debug!(source = ?source, "request shed before reading its body");
+            refused.into_response()
+        }
+    };
+    if let Some(refusal) = response.extensions().get::<Refusal>() {
+        app.metrics.record_refused(refusal.code);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn a_source_gets_its_share_and_no_more() {
+        let admission = Admission::new(3, 2);
+        let a1 = admission.admit(Some(A)).unwrap();
+        let _a2 = admission.admit(Some(A)).unwrap();
+        assert!(matches!(
+            admission.admit(Some(A)),
+            Err(ApiError::SourceOverloaded)
+        ));
+        let _b1 = admission.admit(Some(B)).unwrap();
+        assert!(matches!(
+            admission.admit(Some(B)),
+            Err(ApiError::Overloaded)
+        ));
+        drop(a1);
+        let _a3 = admission.admit(Some(A)).unwrap();
+    }
+
+    #[test]
+    fn idle_sources_leave_no_entry_behind() {
+        let admission = Admission::new(10, 10);
+        for last in 0..=255 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, last));
+            drop(admission.admit(Some(ip)).unwrap());
+        }
+        assert!(admission.per_source.lock().unwrap().is_empty());
+        // A refusal by the global cap gives the source slot back too.
+        let full = Admission::new(1, 1);
+        let _held = full.admit(Some(A)).unwrap();
+        assert!(full.admit(Some(B)).is_err());
+        assert_eq!(full.per_source.lock().unwrap().get(&B), None);
+    }
+
+    #[test]
+    fn unknown_sources_only_count_globally() {
+        let admission = Admission::new(2, 1);
+        let _one = admission.admit(None).unwrap();
+        let _two = admission.admit(None).unwrap();
+        assert!(matches!(admission.admit(None), Err(ApiError::Overloaded)));
+    }
+}

@@ -93,14 +93,19 @@
 //!   policy. Anything returned as `Err` is logged by the host, never shown to the IM client.
 //! - [`config`] (`wasi:config/store`) and [`log`] (`wasi:logging`): host capabilities. A
 //!   component imports only the capabilities its code calls.
+//! - [`kv`] (`wasi:keyvalue`, needs `grants.kv`) and [`http`] (`wasi:http/outgoing-handler`,
+//!   needs `grants.outbound_hosts`): granted per plugin; a component that imports one without
+//!   its grant is refused when it loads.
 //!
 //! Every call runs in a fresh instance: nothing in memory survives from one call to the next.
 //!
 //! # Testing plugin logic natively
 //!
 //! Outside WebAssembly the capability functions do not reach a host: [`config::get`] reads a
-//! per-thread map filled with `config::set_native`, and log lines go to stderr and to
-//! `log::take_captured()`. Build an [`Event`] with [`Event::new`], call your `Plugin::handle`
+//! per-thread map filled with `config::set_native`, log lines go to stderr and to
+//! `log::take_captured()`, [`kv`] buckets are per-thread maps, and [`http`] requests are
+//! recorded (`http::take_native_requests()`) and answered with `http::set_native_response`.
+//! Build an [`Event`] with [`Event::new`], call your `Plugin::handle`
 //! directly and compare the returned [`Verdict`].
 //!
 //! # Raw bindings
@@ -113,6 +118,7 @@
 pub mod config;
 mod error;
 mod event;
+pub mod http;
 mod json;
 pub mod kv;
 pub mod log;
@@ -130,9 +136,9 @@ pub use serde;
 /// Re-exported so plugins need no direct dependency for JSON work.
 pub use serde_json;
 
-/// Bindings generated from the WIT world `hookbox:plugin/plugin-with-kv@0.1.0` (the crate's
-/// `wit/`). A plugin that never calls [`kv`] does not import `wasi:keyvalue`: unused imports
-/// do not reach the component.
+/// Bindings generated from the WIT world `hookbox:plugin/plugin-with-kv-and-http@0.1.0` (the
+/// crate's `wit/`). A plugin that never calls [`kv`] does not import `wasi:keyvalue`, one that
+/// never calls [`http`] does not import `wasi:http`: unused imports do not reach the component.
 ///
 /// This is the only `generate!` for hookbox guests; plugins export through
 /// [`export_plugin!`] instead of using these directly.
@@ -145,7 +151,7 @@ pub use serde_json;
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "hookbox:plugin/plugin-with-kv",
+        world: "hookbox:plugin/plugin-with-kv-and-http",
         path: "../wit",
         pub_export_macro: true,
         default_bindings_module: "hookbox_sdk::bindings",
@@ -171,7 +177,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::message::{MessagePhase, Target, TextMessage};
     pub use crate::{
-        Dialect, Error, Event, Plugin, Rejection, Verdict, config, kv, log, message, openim,
+        Dialect, Error, Event, Plugin, Rejection, Verdict, config, http, kv, log, message, openim,
         tencent,
     };
 }

@@ -17,10 +17,12 @@ pub(crate) struct ValidateArgs {
 
 /// The smallest world of the contract this host serves that covers `imports`.
 fn world_of(imports: &[String]) -> &'static str {
-    if imports.iter().any(|i| i.starts_with("wasi:keyvalue/")) {
-        "hookbox:plugin/plugin-with-kv@0.1.0"
-    } else {
-        "hookbox:plugin/plugin@0.1.0"
+    let uses = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
+    match (uses("wasi:keyvalue/"), uses("wasi:http/")) {
+        (true, true) => "hookbox:plugin/plugin-with-kv-and-http@0.1.0",
+        (true, false) => "hookbox:plugin/plugin-with-kv@0.1.0",
+        (false, true) => "hookbox:plugin/plugin-with-http@0.1.0",
+        (false, false) => "hookbox:plugin/plugin@0.1.0",
     }
 }
 
@@ -68,6 +70,9 @@ fn grant_for(import: &str) -> &'static str {
         i if i.starts_with("wasi:keyvalue/") => {
             "grants.kv (its own bucket, plus the shared buckets the grant names)"
         }
+        i if i.starts_with("wasi:http/") => {
+            "grants.outbound_hosts (only those hosts, public addresses unless grants.allow_private)"
+        }
         i if i.starts_with("hookbox:plugin/") => "no grant needed (the contract's types)",
         i if i.starts_with("wasi:io/")
             || i.starts_with("wasi:cli/")
@@ -97,9 +102,33 @@ mod tests {
         assert!(grant_for("wasi:logging/logging@0.1.0-draft").starts_with("no grant needed"));
         assert!(grant_for("wasi:cli/stdout@0.2.6").starts_with("no grant needed"));
         assert!(grant_for("wasi:keyvalue/atomics@0.2.0-draft2").starts_with("grants.kv"));
+        assert!(
+            grant_for("wasi:http/outgoing-handler@0.2.12").starts_with("grants.outbound_hosts")
+        );
+        assert!(grant_for("wasi:http/types@0.2.0").starts_with("grants.outbound_hosts"));
         assert_eq!(
-            grant_for("wasi:http/outgoing-handler@0.2.6"),
+            grant_for("wasi:nn/inference@0.2.0"),
             "not provided by this host"
+        );
+    }
+
+    #[test]
+    fn the_world_is_the_smallest_that_covers_the_imports() {
+        let imports = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            world_of(&imports(&["wasi:logging/logging@0.1.0-draft"])),
+            "hookbox:plugin/plugin@0.1.0"
+        );
+        assert_eq!(
+            world_of(&imports(&["wasi:http/outgoing-handler@0.2.12"])),
+            "hookbox:plugin/plugin-with-http@0.1.0"
+        );
+        assert_eq!(
+            world_of(&imports(&[
+                "wasi:keyvalue/store@0.2.0-draft2",
+                "wasi:http/types@0.2.12"
+            ])),
+            "hookbox:plugin/plugin-with-kv-and-http@0.1.0"
         );
     }
 }

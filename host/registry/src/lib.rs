@@ -34,8 +34,8 @@ pub mod store;
 pub use breaker::{Breaker, BreakerPolicy, BreakerState};
 pub use chain::{ChainReport, StepReport, StepResult, run_chain};
 pub use manifest::{
-    BreakerSpec, BuildSpec, Grants, InstanceMode, KvGrant, LimitsSpec, OnError, PluginManifest,
-    ReuseSpec,
+    BreakerSpec, BuildSpec, Delivery, Grants, InstanceMode, KvGrant, LimitsSpec, OnError,
+    PluginManifest, ReuseSpec,
 };
 pub use registry::{
     Registry, RegistryError, RegistryOptions, Replaced, SecretSource, plugin_namespace,

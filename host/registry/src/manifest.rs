@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hookbox_model::Rejection;
-use hookbox_runtime::{CallLimits, ReusePolicy};
+use hookbox_runtime::{CallLimits, HostPattern, HttpPolicy, ReusePolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::BreakerPolicy;
@@ -48,6 +48,11 @@ pub struct PluginManifest {
     /// Whether each call gets a fresh instance or a warm one from a bounded pool.
     #[serde(default, skip_serializing_if = "InstanceMode::is_fresh")]
     pub instances: InstanceMode,
+    /// How after-callbacks reach the plugin: through the durable queue after the answer
+    /// (`queued`, the default), or inline before it (`sync`). Before-callbacks always run
+    /// inline.
+    #[serde(default, skip_serializing_if = "Delivery::is_queued")]
+    pub delivery: Delivery,
     /// When repeated failures make hookbox stop calling the plugin for a while.
     #[serde(default)]
     pub breaker: BreakerSpec,
@@ -139,6 +144,26 @@ pub enum InstanceMode {
 impl InstanceMode {
     fn is_fresh(&self) -> bool {
         *self == InstanceMode::Fresh
+    }
+}
+
+/// How a plugin gets its after-callbacks (see `docs/adr/010-durable-after-callbacks.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// The event is stored in the durable queue, the IM server is answered at once, and a
+    /// consumer delivers the event afterwards: in order per conversation, retried with
+    /// backoff, dead-lettered after the last attempt.
+    #[default]
+    Queued,
+    /// The plugin runs before the answer, as for a before-callback; a failure is logged and
+    /// the event is not retried.
+    Sync,
+}
+
+impl Delivery {
+    fn is_queued(&self) -> bool {
+        *self == Delivery::Queued
     }
 }
 
@@ -237,9 +262,55 @@ pub struct Grants {
         skip_serializing_if = "Option::is_none"
     )]
     pub kv: Option<KvGrant>,
-    /// Hosts the plugin may call over HTTP (not available in this version; must be empty).
+    /// Where the plugin may send HTTP requests through `wasi:http/outgoing-handler`:
+    /// `[scheme://]host[:port]` patterns (`api.example.com` = HTTPS on 443 only,
+    /// `http://archive.internal:8080`, `*.example.com`). Empty = no outbound HTTP.
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+    /// Let outbound requests reach private, loopback, link-local and cloud-metadata
+    /// addresses (10/8, 127/8, 169.254/16, fc00::/7, …). Off: only public addresses.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_private: bool,
+    /// Largest response body an outbound request may return, in KiB (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_kb: Option<u64>,
+    /// Outbound requests of this plugin in flight at once, across its calls (default 16);
+    /// one more fails at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u32>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Grants {
+    /// The outbound HTTP policy these grants mean; `None` without `outbound_hosts`.
+    ///
+    /// # Errors
+    ///
+    /// An `outbound_hosts` entry is not a pattern (what [`PluginManifest::validate`] reports).
+    pub fn http_policy(&self) -> Result<Option<HttpPolicy>, hookbox_runtime::PatternError> {
+        if self.outbound_hosts.is_empty() {
+            return Ok(None);
+        }
+        let hosts = self
+            .outbound_hosts
+            .iter()
+            .map(|pattern| HostPattern::parse(pattern))
+            .collect::<Result<Vec<_>, _>>()?;
+        let defaults = HttpPolicy::default();
+        Ok(Some(HttpPolicy {
+            hosts,
+            allow_private: self.allow_private,
+            max_response_bytes: self
+                .max_response_kb
+                .map_or(defaults.max_response_bytes, |kb| kb.saturating_mul(1024)),
+            max_concurrent_requests: self
+                .max_concurrent_requests
+                .map_or(defaults.max_concurrent_requests, |n| n as usize),
+        }))
+    }
 }
 
 /// The `grants.kv` table: the plugin's own bucket's quotas, and the shared buckets it may open.
@@ -427,11 +498,42 @@ impl PluginManifest {
                 problem: format!("{key:?} is both in grants.config and in grants.secrets"),
             });
         }
-        if !self.grants.outbound_hosts.is_empty() {
-            return Err(ManifestError::UnsupportedGrant {
-                name: name(),
-                grant: "outbound_hosts",
-            });
+        self.validate_http()?;
+        Ok(())
+    }
+
+    fn validate_http(&self) -> Result<(), ManifestError> {
+        let grants = &self.grants;
+        let bad = |problem: String| {
+            Err(ManifestError::BadGrant {
+                name: self.name.clone(),
+                problem,
+            })
+        };
+        if grants.outbound_hosts.is_empty() {
+            let set = [
+                ("allow_private", grants.allow_private),
+                ("max_response_kb", grants.max_response_kb.is_some()),
+                (
+                    "max_concurrent_requests",
+                    grants.max_concurrent_requests.is_some(),
+                ),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+                return bad(format!(
+                    "grants.{key} only applies with grants.outbound_hosts"
+                ));
+            }
+            return Ok(());
+        }
+        if let Err(e) = grants.http_policy() {
+            return bad(format!("grants.outbound_hosts: {e}"));
+        }
+        if grants.max_response_kb == Some(0) {
+            return bad("grants.max_response_kb must be positive".into());
+        }
+        if grants.max_concurrent_requests == Some(0) {
+            return bad("grants.max_concurrent_requests must be positive".into());
         }
         Ok(())
     }
@@ -639,16 +741,109 @@ mod tests {
             })
         ));
         m.limits.timeout_ms = 100;
-        m.grants.outbound_hosts = vec!["example.com".into()];
-        assert!(matches!(
-            m.validate(),
-            Err(ManifestError::UnsupportedGrant {
-                grant: "outbound_hosts",
-                ..
-            })
-        ));
-        m.grants.outbound_hosts.clear();
         m.commands.clear();
         assert_eq!(m.validate(), Err(ManifestError::NoCommands("a".into())));
+    }
+
+    #[test]
+    fn outbound_http_grants_parse_and_are_checked() {
+        let base = "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\n";
+        let m = parse(base).unwrap();
+        assert_eq!(m.grants.http_policy(), Ok(None));
+
+        let m = parse(&format!(
+            "{base}grants = {{ outbound_hosts = [\"api.example.com\", \"http://*.internal.example:8080\"] }}\n"
+        ))
+        .unwrap();
+        m.validate().unwrap();
+        let policy = m.grants.http_policy().unwrap().unwrap();
+        assert_eq!(
+            policy
+                .hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "https://api.example.com:443",
+                "http://*.internal.example:8080"
+            ]
+        );
+        assert!(!policy.allow_private);
+        assert_eq!(policy.max_response_bytes, 1 << 20);
+        assert_eq!(policy.max_concurrent_requests, 16);
+        // Defaults are not written back: GET /plugins and stored fingerprints stay as they were.
+        let shown = serde_json::to_value(&m.grants).unwrap();
+        assert_eq!(
+            shown.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["config", "outbound_hosts"]
+        );
+
+        let m = parse(&format!(
+            "{base}grants = {{ outbound_hosts = [\"http://localhost:9000\"], allow_private = true, max_response_kb = 4, max_concurrent_requests = 2 }}\n"
+        ))
+        .unwrap();
+        m.validate().unwrap();
+        let policy = m.grants.http_policy().unwrap().unwrap();
+        assert!(policy.allow_private);
+        assert_eq!(
+            (policy.max_response_bytes, policy.max_concurrent_requests),
+            (4096, 2)
+        );
+
+        for (grants, problem) in [
+            ("outbound_hosts = [\"ftp://x.example\"]", "scheme"),
+            ("outbound_hosts = [\"https://x.example/path\"]", "no path"),
+            ("outbound_hosts = [\"*\"]", "wildcard"),
+            (
+                "allow_private = true",
+                "only applies with grants.outbound_hosts",
+            ),
+            (
+                "max_response_kb = 5",
+                "only applies with grants.outbound_hosts",
+            ),
+            (
+                "outbound_hosts = [\"x.example\"], max_response_kb = 0",
+                "max_response_kb must be positive",
+            ),
+            (
+                "outbound_hosts = [\"x.example\"], max_concurrent_requests = 0",
+                "max_concurrent_requests must be positive",
+            ),
+        ] {
+            let err = parse(&format!("{base}grants = {{ {grants} }}\n"))
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(
+                matches!(err, ManifestError::BadGrant { .. }),
+                "{grants}: {err}"
+            );
+            assert!(err.to_string().contains(problem), "{grants}: {err}");
+        }
+        let err = parse(&format!("{base}grants = {{ allow_privat = true }}\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `allow_privat`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn delivery_defaults_to_queued_and_is_left_out_when_default() {
+        let base = "name = \"a\"\nsource = \"a.wasm\"\ncommands = [\"c\"]\n";
+        let m = parse(base).unwrap();
+        assert_eq!(m.delivery, Delivery::Queued);
+        // Left out when queued, so tables written before the key existed keep their
+        // fingerprint (and the admin API's overrides of them stay valid).
+        assert!(!serde_json::to_string(&m).unwrap().contains("delivery"));
+        let m = parse(&format!("{base}delivery = \"sync\"\n")).unwrap();
+        assert_eq!(m.delivery, Delivery::Sync);
+        assert!(
+            serde_json::to_string(&m)
+                .unwrap()
+                .contains(r#""delivery":"sync""#)
+        );
+        let err = parse(&format!("{base}delivery = \"later\"\n")).unwrap_err();
+        assert!(err.to_string().contains("queued"), "{err}");
     }
 }

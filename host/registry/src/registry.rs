@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use hookbox_kv::KvStore;
 use hookbox_runtime::{
-    CachedLoad, Capabilities, InstancePool, KvAccess, LoadError, LoadedPlugin, Runtime,
+    CachedLoad, Capabilities, HttpAccess, InstancePool, KvAccess, LoadError, LoadedPlugin, Runtime,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
@@ -75,7 +75,10 @@ impl Default for RegistryOptions {
 
 /// Looks up a secret's value by environment variable name.
 #[derive(Clone)]
-pub struct SecretSource(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct SecretSource(Arc<SecretLookup>);
+
+/// What a [`SecretSource`] calls: variable name in, value out.
+type SecretLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl SecretSource {
     /// The process environment.
@@ -334,6 +337,7 @@ fn placeholder(name: &str) -> PluginManifest {
         limits: Default::default(),
         grants: Default::default(),
         instances: Default::default(),
+        delivery: Default::default(),
         breaker: Default::default(),
         reuse: None,
         enabled: false,
@@ -643,7 +647,8 @@ impl Registry {
     /// Change manifest fields of plugin `name` without new code. `patch` is a JSON object
     /// merged into the manifest (RFC 7396: objects merge, `null` removes); it may set
     /// `commands`, `priority`, `limits`, `on_error`, `on_error_code`, `on_error_message`,
-    /// `grants`, `enabled`, `instances`, `reuse` and `breaker`. Returns the new manifest.
+    /// `grants`, `enabled`, `delivery`, `instances`, `reuse` and `breaker`. Returns the new
+    /// manifest.
     pub async fn patch(
         &self,
         name: &str,
@@ -742,18 +747,26 @@ impl Registry {
         Ok(())
     }
 
-    /// What `slot`'s plugin may reach: its config and resolved secrets, its buckets. Refuses a
-    /// component that imports what the manifest does not grant, and a grant this hookbox
-    /// cannot honour (a secret's variable unset, kv without a store).
+    /// What `slot`'s plugin may reach: its config and resolved secrets, its buckets, its
+    /// outbound hosts. Refuses a component that imports what the manifest does not grant, and
+    /// a grant this hookbox cannot honour (a secret's variable unset, kv without a store).
     fn capabilities(&self, slot: &Slot) -> Result<Capabilities, RegistryError> {
         let manifest = &slot.manifest;
         let name = || manifest.name.clone();
         for import in slot.active.plugin.imports() {
-            if import.starts_with("wasi:keyvalue/") && manifest.grants.kv.is_none() {
+            let needs = if import.starts_with("wasi:keyvalue/") && manifest.grants.kv.is_none() {
+                Some("grants.kv")
+            } else if import.starts_with("wasi:http/") && manifest.grants.outbound_hosts.is_empty()
+            {
+                Some("grants.outbound_hosts")
+            } else {
+                None
+            };
+            if let Some(grant) = needs {
                 return Err(RegistryError::NotGranted {
                     name: name(),
                     import: import.clone(),
-                    grant: "grants.kv",
+                    grant,
                 });
             }
         }
@@ -797,7 +810,35 @@ impl Registry {
         Ok(Capabilities {
             config: Arc::new(config),
             kv,
+            http: self.http_access(manifest)?,
         })
+    }
+
+    /// `manifest`'s outbound HTTP access. The one live for the same grants is kept, so its
+    /// count of requests in flight (`grants.max_concurrent_requests`) carries over when
+    /// other plugins change or this one gets new code.
+    fn http_access(
+        &self,
+        manifest: &PluginManifest,
+    ) -> Result<Option<Arc<HttpAccess>>, RegistryError> {
+        let policy = manifest
+            .grants
+            .http_policy()
+            .map_err(|e| RegistryError::Unavailable {
+                name: manifest.name.clone(),
+                problem: format!("grants.outbound_hosts: {e}"),
+            })?;
+        let Some(policy) = policy else {
+            return Ok(None);
+        };
+        let live = self.current.load();
+        let same = live
+            .plugin(&manifest.name)
+            .filter(|entry| entry.manifest.grants == manifest.grants)
+            .and_then(|entry| entry.capabilities.http.clone());
+        Ok(Some(
+            same.unwrap_or_else(|| Arc::new(HttpAccess::new(policy))),
+        ))
     }
 
     /// The kv store, if this hookbox has one (the admin API reads plugins' keys from it).
@@ -1056,6 +1097,7 @@ const PATCHABLE: &[&str] = &[
     "on_error_message",
     "grants",
     "enabled",
+    "delivery",
     "instances",
     "reuse",
     "breaker",

@@ -1,8 +1,10 @@
 //! The only `bindgen!` over `wit/`: everything else in hookbox uses these types through
 //! the conversions in this module, never the WIT files directly.
 //!
-//! The host binds the largest world, `plugin-with-kv`: a component built against `plugin`
-//! imports a subset of it and links just the same.
+//! The host binds `plugin-with-kv`: a component built against `plugin` imports a subset of
+//! it and links just the same. `wasi:http` (in `plugin-with-http`) is not bound here:
+//! wasmtime-wasi-http brings its own bindings and host implementation, and `crate::http`
+//! only supplies the sender behind them.
 
 wasmtime::component::bindgen!({
     path: "../../wit",

@@ -1,11 +1,12 @@
 //! The host side of a call: the per-call store data and the imports a plugin may use.
 //!
 //! Everything here lives as long as one instance: a single call, or up to `max_calls` calls
-//! of a plugin in reuse mode, which resets the per-call parts (log budget, memory-cap flag)
-//! before each one. Logging is the only channel out of the
-//! sandbox in this version: `wasi:logging` lines and the guest's stdout/stderr both end up in
-//! the host's `tracing` output, tagged with the plugin name and the callback's operationID,
-//! under one byte budget per call so a chatty plugin cannot flood the host's logs.
+//! of a plugin in reuse mode, which resets the per-call parts (log budget, memory-cap flag,
+//! outbound-request deadline) before each one. Logging is always there: `wasi:logging` lines
+//! and the guest's stdout/stderr both end up in the host's `tracing` output, tagged with the
+//! plugin name and the callback's operationID, under one byte budget per call so a chatty
+//! plugin cannot flood the host's logs. The other ways out (key-value, outbound HTTP) are
+//! granted per plugin and live in `kv` and `http`.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{config_store, kv_atomics, kv_batch, kv_store, logging};
+use crate::http::{CallHttp, HttpAccess};
 use crate::kv::KvAccess;
 
 /// Config values granted to one plugin (`grants.config` and the resolved `grants.secrets`).
@@ -31,12 +33,19 @@ pub struct Capabilities {
     pub config: ConfigValues,
     /// Its buckets, when it was granted `wasi:keyvalue`.
     pub kv: Option<Arc<KvAccess>>,
+    /// Where it may send HTTP requests, when it was granted `grants.outbound_hosts`.
+    /// Without it every `wasi:http` request is refused.
+    pub http: Option<Arc<HttpAccess>>,
 }
 
 impl Capabilities {
     /// Config values and nothing else.
     pub fn config_only(config: ConfigValues) -> Self {
-        Capabilities { config, kv: None }
+        Capabilities {
+            config,
+            kv: None,
+            http: None,
+        }
     }
 }
 
@@ -54,6 +63,7 @@ pub(crate) struct CallState {
     pub(crate) log: LogBudget,
     config: ConfigValues,
     pub(crate) kv: Option<Arc<KvAccess>>,
+    pub(crate) http: CallHttp,
 }
 
 impl CallState {
@@ -72,6 +82,7 @@ impl CallState {
             log,
             config: capabilities.config.clone(),
             kv: capabilities.kv.clone(),
+            http: CallHttp::new(capabilities.http.clone()),
         }
     }
 }
@@ -97,10 +108,14 @@ impl WasiView for CallState {
     }
 }
 
-/// Link WASI 0.2 (no preopens, no sockets: the per-call context grants none) and hookbox's
-/// own imports.
+/// Link WASI 0.2 (no preopens, no sockets: the per-call context grants none), the two
+/// `wasi:http` interfaces a client needs (`types`, `outgoing-handler`; not the proxy world's
+/// `incoming-handler`, a plugin serves no HTTP), and hookbox's own imports. Linking an
+/// import grants nothing by itself: the registry refuses a component whose imports its
+/// manifest does not grant, and each call's store carries only the plugin's own grants.
 pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     logging::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     config_store::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     kv_store::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
@@ -199,6 +214,16 @@ impl LogBudget {
         self.operation_id = operation_id;
         self.remaining = bytes;
         self.truncated = false;
+    }
+
+    /// The plugin's name, for other host logs about this call.
+    pub(crate) fn plugin(&self) -> Arc<str> {
+        self.plugin.clone()
+    }
+
+    /// The current call's operationID, for other host logs about this call.
+    pub(crate) fn operation_id(&self) -> Option<Arc<str>> {
+        self.operation_id.clone()
     }
 
     /// Emit one line if the budget allows, else note (once) that output was cut.

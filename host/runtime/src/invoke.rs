@@ -195,6 +195,7 @@ impl Runtime {
         let state = store.data_mut();
         state.limiter.begin_call(memory_cap);
         state.log.begin_call(operation_id, limits.max_log_bytes);
+        state.http.begin_call(Instant::now(), limits.timeout);
         store.set_epoch_deadline(self.ticks_for(limits.timeout));
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         store

@@ -22,6 +22,8 @@
 //! - [`pool`] — warm instances for plugins in reuse mode ([`Runtime::invoke_reusing`]).
 //! - `host` — the host side of the imports a plugin may use (logging, config, stdio capture).
 //! - `kv` — the host side of `wasi:keyvalue`, over the buckets the registry grants ([`KvAccess`]).
+//! - `http` — `wasi:http/outgoing-handler` behind hookbox's own sender: allowlist, address
+//!   checks, caps ([`HttpAccess`]).
 //! - `bindings` — the only `bindgen!` over `wit/`.
 
 #![deny(missing_docs)]
@@ -30,6 +32,7 @@ mod bindings;
 pub mod cache;
 pub mod engine;
 mod host;
+mod http;
 pub mod invoke;
 mod kv;
 pub mod plugin;
@@ -37,6 +40,7 @@ pub mod pool;
 
 pub use cache::{ArtifactCache, CacheUse, CachedLoad};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
+pub use http::{HostPattern, HttpAccess, HttpPolicy, PatternError};
 pub use invoke::{CallLimits, Capabilities, ConfigValues, InvokeError, Outcome};
 pub use kv::KvAccess;
 pub use plugin::{LoadError, LoadedPlugin};

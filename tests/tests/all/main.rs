@@ -7,6 +7,7 @@ mod chains;
 mod failures;
 mod hardening;
 mod hot_swap;
+mod http;
 mod kv;
 mod languages;
 mod metrics;

@@ -341,6 +341,17 @@ pub fn plugin_bytes(crate_name: &str) -> Vec<u8> {
     std::fs::read(plugin_path(crate_name)).expect("the plugin was built")
 }
 
+/// The stores an [`AdminServer`] runs with: a kv store for plugins granted `grants.kv`, and a
+/// queue through which after-callbacks reach `delivery = "queued"` plugins (consumers
+/// included). Neither by default: no kv, and after-callbacks run before the answer.
+#[derive(Debug, Default)]
+pub struct Stores {
+    /// The key-value store.
+    pub kv: Option<hookbox_kv::KvStore>,
+    /// The after-callback queue.
+    pub queue: Option<hookbox_queue::Queue>,
+}
+
 /// A hookbox with the admin API: the webhook server, plus the admin listener on another
 /// `127.0.0.1:0` port, with `data_dir` in a directory the test owns.
 pub struct AdminServer {
@@ -353,6 +364,7 @@ pub struct AdminServer {
     client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    consumers: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl AdminServer {
@@ -370,12 +382,31 @@ impl AdminServer {
         config_text: &str,
         data_dir: &Path,
     ) -> Result<AdminServer, hookbox_registry::RegistryError> {
+        AdminServer::try_start_with(config_text, data_dir, Stores::default()).await
+    }
+
+    /// Like [`AdminServer::start`], with `stores`: plugins get kv from `stores.kv`, and with
+    /// `stores.queue` after-callbacks go through the queue and its consumers run until the
+    /// server stops, the way `hookbox serve` runs them.
+    pub async fn start_with(config_text: &str, data_dir: &Path, stores: Stores) -> AdminServer {
+        AdminServer::try_start_with(config_text, data_dir, stores)
+            .await
+            .expect("the admin test server starts")
+    }
+
+    async fn try_start_with(
+        config_text: &str,
+        data_dir: &Path,
+        stores: Stores,
+    ) -> Result<AdminServer, hookbox_registry::RegistryError> {
         let config =
             Config::parse(config_text, Path::new("test.toml")).expect("test config is valid");
         let store = hookbox_registry::Store::open(data_dir)?;
         let options = hookbox_registry::RegistryOptions {
             store: Some(store),
             compile_timeout: Duration::from_millis(config.server.compile_timeout_ms),
+            kv: stores.kv,
+            kv_op_timeout: Duration::from_millis(config.kv.op_timeout_ms),
             ..hookbox_registry::RegistryOptions::default()
         };
         let registry = Arc::new(Registry::open(shared_runtime(), options)?);
@@ -399,8 +430,23 @@ impl AdminServer {
         ));
         registry.load_all(&config.plugins, plugin_dir()).await?;
         admin.set_ready();
-        let app = App::new(&config, registry, &|_: &str| None).expect("no secrets needed");
+        let no_secrets = |_: &str| None;
+        let app = match stores.queue {
+            None => App::new(&config, registry, &no_secrets),
+            Some(queue) => {
+                admin.serve_queue(queue.clone());
+                App::with_queue(&config, registry, &no_secrets, queue)
+            }
+        }
+        .expect("no secrets needed");
         admin.export_metrics(app.metrics.clone());
+        let consumers = app.delivery.clone().map(|delivery| {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(delivery.run(async {
+                let _ = stopped.await;
+            }));
+            (stop, task)
+        });
         let webhooks = TestServer::serve(&config, app).await;
         Ok(AdminServer {
             webhooks,
@@ -409,6 +455,7 @@ impl AdminServer {
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
             task: Some(task),
+            consumers,
         })
     }
 
@@ -480,6 +527,7 @@ impl AdminServer {
             webhooks,
             shutdown,
             task,
+            consumers,
             ..
         } = self;
         drop(shutdown);
@@ -489,5 +537,9 @@ impl AdminServer {
                 .expect("admin server exits cleanly");
         }
         webhooks.stop().await;
+        if let Some((stop, task)) = consumers {
+            drop(stop);
+            task.await.expect("the consumers stop cleanly");
+        }
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use hookbox_registry::{Registry, RegistryOptions, Store};
 use hookbox_runtime::{Runtime, RuntimeConfig};
-use hookbox_server::{Admin, App, Config};
+use hookbox_server::{Admin, App, Config, stores};
 
 mod push;
 mod run;
@@ -101,9 +101,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let data_dir = base.join(&config.server.data_dir);
     let store = Store::open(&data_dir)
         .with_context(|| format!("cannot use data_dir {}", data_dir.display()))?;
+    // Both stores open before anything listens: a Redis that cannot be reached, or a file
+    // another hookbox holds, stops the start here with the reason.
+    let kv = stores::open_kv(&config.kv, &data_dir)
+        .await
+        .context("cannot open the key-value store")?;
+    let request_timeout = Duration::from_millis(config.server.request_timeout_ms);
+    let queue = stores::open_queue(&config.queue, &data_dir, request_timeout)
+        .await
+        .context("cannot open the after-callback queue")?;
+    tracing::info!(kv = ?kv, queue = ?config.queue, "stores open");
     let options = RegistryOptions {
         store: Some(store),
         compile_timeout: Duration::from_millis(config.server.compile_timeout_ms),
+        kv: Some(kv),
+        kv_op_timeout: Duration::from_millis(config.kv.op_timeout_ms),
         ..RegistryOptions::default()
     };
     let registry = Arc::new(Registry::open(runtime, options).context("cannot read data_dir")?);
@@ -147,10 +159,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some((admin, _)) = &admin {
         admin.set_ready();
     }
-    let app = App::new(&config, registry.clone(), &|var| std::env::var(var).ok())?;
+    let app = App::with_queue(
+        &config,
+        registry.clone(),
+        &|var| std::env::var(var).ok(),
+        queue.clone(),
+    )?;
     if let Some((admin, _)) = &admin {
         admin.export_metrics(app.metrics.clone());
+        admin.serve_queue(queue);
     }
+    // Consumers start once the plugins are loaded: events queued before a restart are
+    // delivered from here on.
+    let consumers = app
+        .delivery
+        .clone()
+        .map(|delivery| tokio::spawn(delivery.run(stopped())));
     let _watcher = if config.server.watch {
         Some(watch::start(registry, &args.config, base.clone(), config.clone()).await?)
     } else {
@@ -168,6 +192,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     hookbox_server::serve(listener, app.router(&config), stopped()).await?;
     if let Some((_, task)) = admin {
         task.await.context("the admin API task failed")??;
+    }
+    if let Some(consumers) = consumers {
+        // They finish the deliveries they have running; the rest waits in the queue.
+        consumers
+            .await
+            .context("the after-callback consumers failed")?;
     }
     tracing::info!("hookbox stopped");
     Ok(())

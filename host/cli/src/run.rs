@@ -56,13 +56,17 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 pub(crate) async fn run(args: RunArgs) -> Result<()> {
     let body = std::fs::read(&args.event)
         .with_context(|| format!("cannot read {}", args.event.display()))?;
-    let callback =
+    let mut callback =
         parse_event(args.dialect, args.command.as_deref(), &body).with_context(|| {
             format!(
                 "{} is not a callback hookbox can read",
                 args.event.display()
             )
         })?;
+    if callback.phase == Phase::After {
+        // The metadata `hookbox serve` gives every after-callback.
+        callback.event = callback.delivery_keys().tag(&callback.event);
+    }
 
     let bytes = std::fs::read(&args.plugin)
         .with_context(|| format!("cannot read {}", args.plugin.display()))?;

@@ -7,7 +7,9 @@
 //! it does not decide policy (which plugin runs, what happens on a plugin failure). The server
 //! builds an [`Inbound`] from the request, calls a dialect's `parse`, runs the plugin chain, asks
 //! the dialect's `check_modify` whether a plugin's modification is acceptable, and sends what the
-//! dialect's `render` returns.
+//! dialect's `render` returns. For an after-callback, [`Callback::delivery_keys`] names the event
+//! and its conversation, so the server can queue it durably, drop a duplicate and keep each
+//! conversation in order.
 //!
 //! The decision a reader may question: a body that parses is **never validated against a
 //! per-command schema**. The IM server adds and reshapes fields between releases; the dialect only
@@ -19,12 +21,26 @@
 
 #![deny(missing_docs)]
 
+pub mod delivery;
 pub mod openim;
 pub mod tencent;
 
 mod wire;
 
+pub use delivery::{DeliveryKeys, IDEMPOTENCY_KEY};
+
 use hookbox_model::{Event, Phase};
+
+/// The phase of a callback with `command`, from whichever IM server uses that name: Tencent's
+/// commands are `Area.Callback…` with a dot, OpenIM's never have one. For deciding ahead of any
+/// request (which plugins get after-callbacks); a parsed [`Callback`] carries its phase.
+pub fn phase_of(command: &str) -> Phase {
+    if command.contains('.') {
+        tencent::phase_of(command)
+    } else {
+        openim::phase_of(command)
+    }
+}
 
 /// What the server hands a dialect for one HTTP request.
 ///

@@ -39,8 +39,10 @@
 //! reading of discard is a refusal.
 
 mod commands;
+mod delivery;
 
 pub use commands::{COMMANDS, CommandInfo, FieldRule, FieldType, ModifyRule, Requirement, command};
+pub(crate) use delivery::delivery_keys;
 
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
@@ -92,11 +94,7 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
 
     let name = resolve_command(inbound, &request)?;
     let info = command(&name);
-    let phase = match info {
-        Some(info) => info.phase,
-        None if name.contains("After") => Phase::After,
-        None => Phase::Before,
-    };
+    let phase = phase_of(&name);
 
     let mut metadata = Vec::new();
     if let Some(op) = header_operation_id(inbound.headers).or_else(|| body_operation_id(&request)) {
@@ -119,6 +117,16 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
         known: info.is_some(),
         request,
     })
+}
+
+/// Whether OpenIM waits for the answer to `command`: the table's phase, else (a command
+/// newer than the table) [`Phase::After`] if the name contains `After`.
+pub fn phase_of(command: &str) -> Phase {
+    match self::command(command) {
+        Some(info) => info.phase,
+        None if command.contains("After") => Phase::After,
+        None => Phase::Before,
+    }
 }
 
 /// Where a command came from, for mismatch errors.

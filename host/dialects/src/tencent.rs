@@ -63,12 +63,15 @@
 
 mod auth;
 mod commands;
+mod delivery;
 mod modify;
 
 pub use commands::{
     C2C_SEND_CODES, COMMANDS, CodeRange, CommandInfo, FRIEND_CODES, FieldRule, FieldType,
     GENERIC_REJECT_CODE, GROUP_CODES, ModifyRule, RejectRule, SILENT_DROP_CODE, command,
 };
+
+pub(crate) use delivery::delivery_keys;
 
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
@@ -163,15 +166,7 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
     }
 
     let info = command(&query_command);
-    let phase = match info {
-        Some(info) => info.phase,
-        None if query_command.contains("CallbackBefore")
-            || query_command.contains("CallbackPrev") =>
-        {
-            Phase::Before
-        }
-        None => Phase::After,
-    };
+    let phase = phase_of(&query_command);
     let mut metadata = vec![(SDK_APP_ID.to_owned(), app.sdk_app_id.to_string())];
     for key in [CLIENT_IP, OPT_PLATFORM] {
         if let Some(value) = wire::first_query_value(inbound.query, key) {
@@ -190,6 +185,19 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
         known: info.is_some(),
         request,
     })
+}
+
+/// Whether Tencent waits for the answer to `command`: the table's phase, else (a command newer
+/// than the table) [`Phase::Before`] if the name contains `CallbackBefore` or `CallbackPrev`
+/// (many after-commands carry no `After`).
+pub fn phase_of(command: &str) -> Phase {
+    match self::command(command) {
+        Some(info) => info.phase,
+        None if command.contains("CallbackBefore") || command.contains("CallbackPrev") => {
+            Phase::Before
+        }
+        None => Phase::After,
+    }
 }
 
 /// The `CallbackCommand` query parameter: required, valid, and the same every time it repeats.

@@ -12,6 +12,11 @@
 //! | `PATCH /plugins/{name}` | JSON merge patch of manifest fields | the new view |
 //! | `POST /plugins/{name}/rollback` | | `{"name","sha256","version"}` |
 //! | `DELETE /plugins/{name}` | | 204 |
+//! | `GET /plugins/{name}/kv?prefix=&cursor=&limit=` | | `{"keys": [{"key", "value"}…], "next_cursor"}` (module `kv`) |
+//! | `GET /plugins/{name}/kv/{key}` | | `{"key", "value"}`, or `value_base64` for bytes |
+//! | `GET /plugins/{name}/dead-letters?cursor=&limit=` | | `{"dead_letters": […], "next_cursor"}` (module `dead_letters`) |
+//! | `POST /plugins/{name}/dead-letters/replay` | none (all) or `{"ids": […]}` | `{"replayed": n}` |
+//! | `DELETE /plugins/{name}/dead-letters` | none (all) or `{"ids": […]}` | `{"deleted": n}` |
 //! | `GET /healthz`, `GET /readyz` | | `{"status": …}`; readyz 503 until the plugins loaded |
 //!
 //! This module is *not* where versions are validated or kept: it checks the request (token,
@@ -21,6 +26,9 @@
 //! The decision a reader may question: `POST /plugins` takes one JSON body with the component
 //! base64-encoded rather than multipart. It costs a third more bytes on the wire, but needs
 //! no multipart parser on the server, one `Content-Type`, and a client is a `jq` one-liner.
+
+mod dead_letters;
+mod kv;
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -35,12 +43,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use hookbox_queue::Queue;
 use hookbox_registry::manifest::is_valid_name;
 use hookbox_registry::{PluginEntry, PluginManifest, Registry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::delivery::delivers_queued;
 use crate::error::ApiError;
 use crate::ingress::read_body;
 use crate::metrics::Metrics;
@@ -71,6 +81,7 @@ pub struct Admin {
     max_body_bytes: usize,
     ready: AtomicBool,
     metrics: OnceLock<Arc<Metrics>>,
+    queue: OnceLock<Queue>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -103,6 +114,7 @@ impl Admin {
             max_body_bytes,
             ready: AtomicBool::new(false),
             metrics: OnceLock::new(),
+            queue: OnceLock::new(),
         }))
     }
 
@@ -117,6 +129,16 @@ impl Admin {
         let _ = self.metrics.set(metrics);
     }
 
+    /// Serve the dead letters of `queue` (a clone of the handle the consumers use, so a
+    /// replay wakes them). Until this is called, the dead-letter routes answer 404.
+    pub fn serve_queue(&self, queue: Queue) {
+        let _ = self.queue.set(queue);
+    }
+
+    fn queue(&self) -> Result<&Queue, ApiError> {
+        self.queue.get().ok_or(ApiError::NotFound)
+    }
+
     /// The admin router.
     pub fn router(self: &Arc<Admin>) -> Router {
         Router::new()
@@ -129,6 +151,16 @@ impl Admin {
                 get(show).put(replace).patch(patch).delete(remove),
             )
             .route("/plugins/{name}/rollback", post(rollback))
+            .route("/plugins/{name}/kv", get(kv::list))
+            .route("/plugins/{name}/kv/{*key}", get(kv::get))
+            .route(
+                "/plugins/{name}/dead-letters",
+                get(dead_letters::list).delete(dead_letters::delete),
+            )
+            .route(
+                "/plugins/{name}/dead-letters/replay",
+                post(dead_letters::replay),
+            )
             .fallback(|| async { ApiError::NotFound })
             .layer(middleware::from_fn_with_state(self.clone(), authenticate))
             // Bodies are limited by the handlers, which answer 413 in our own error format.
@@ -164,6 +196,17 @@ async fn authenticate(State(admin): State<Arc<Admin>>, request: Request, next: N
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Result<Response, ApiError> {
     let metrics = admin.metrics.get().ok_or(ApiError::NotFound)?;
+    if let Some(queue) = admin.queue.get() {
+        // The queue gauges are read at scrape time: one cheap stats call per queued plugin.
+        let snapshot = admin.registry.snapshot();
+        for entry in snapshot.plugins().iter().filter(|e| delivers_queued(e)) {
+            let name = &entry.manifest.name;
+            match queue.stats(name).await {
+                Ok(stats) => metrics.set_queue_stats(name, &stats),
+                Err(error) => tracing::warn!(plugin = %name, "cannot read queue stats: {error}"),
+            }
+        }
+    }
     let text = metrics.render(&admin.registry);
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
@@ -192,9 +235,9 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let name = checked(name)?;
     let snapshot = admin.registry.snapshot();
-    let entry = snapshot.plugin(&name).ok_or_else(|| {
-        ApiError::Registry(hookbox_registry::RegistryError::NotFound(name.clone()))
-    })?;
+    let entry = snapshot
+        .plugin(&name)
+        .ok_or_else(|| plugin_not_found(&name))?;
     Ok(Json(view(entry)))
 }
 
@@ -314,6 +357,35 @@ fn checked(name: String) -> Result<String, ApiError> {
     } else {
         Err(ApiError::InvalidName)
     }
+}
+
+/// 404 `plugin_not_found` for `name`.
+fn plugin_not_found(name: &str) -> ApiError {
+    ApiError::Registry(hookbox_registry::RegistryError::NotFound(name.to_owned()))
+}
+
+/// Items per page when a listing asks for none.
+const DEFAULT_PAGE: usize = 100;
+/// The most items a listing may ask for.
+const MAX_PAGE: usize = 1000;
+
+/// A listing's `limit`: [`DEFAULT_PAGE`] when absent, else 1 to [`MAX_PAGE`].
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        ))),
+    }
+}
+
+/// A route's query parameters, or 400 in our own error format (axum's rejection is text).
+fn query<T>(
+    params: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    params
+        .map(|axum::extract::Query(params)| params)
+        .map_err(|e| ApiError::BadRequest(format!("bad query parameters: {}", e.body_text())))
 }
 
 fn require_type(headers: &HeaderMap, accepted: &[&'static str]) -> Result<(), ApiError> {

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::post;
 use hookbox_dialects::tencent::TencentApp;
+use hookbox_queue::Queue;
 use hookbox_registry::Registry;
 
 use crate::admission::{self, Admission};
 use crate::config::{Config, ConfigError};
+use crate::delivery::Delivery;
 use crate::error::ApiError;
 use crate::ingress;
 use crate::listener::{ConnectionLimits, Endpoint};
@@ -37,6 +39,9 @@ pub struct App {
     pub request_timeout: Duration,
     /// The in-flight caps (`server.max_in_flight`, `server.max_in_flight_per_source`).
     pub(crate) admission: Admission,
+    /// The durable queue of after-callbacks and its consumers; `None`: after-callbacks run
+    /// before the answer, like `delivery = "sync"` (an embedding without a queue).
+    pub delivery: Option<Arc<Delivery>>,
 }
 
 /// What the Tencent handler needs: the apps it accepts and how long it may take.
@@ -72,12 +77,34 @@ impl Counters {
 }
 
 impl App {
-    /// State for `config`, serving the plugins in `registry`. Secrets named in the config
-    /// (Tencent tokens) are read through `secret`; the binary passes the environment.
+    /// State for `config`, serving the plugins in `registry`, without a queue: every
+    /// after-callback runs its plugins before the answer. Secrets named in the config (Tencent
+    /// tokens) are read through `secret`; the binary passes the environment.
     pub fn new(
         config: &Config,
         registry: Arc<Registry>,
         secret: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<App>, ConfigError> {
+        App::build(config, registry, secret, None)
+    }
+
+    /// Like [`App::new`], with after-callbacks going through `queue` to plugins with
+    /// `delivery = "queued"`. Their consumers run once [`Delivery::run`] is spawned on
+    /// [`App::delivery`].
+    pub fn with_queue(
+        config: &Config,
+        registry: Arc<Registry>,
+        secret: &dyn Fn(&str) -> Option<String>,
+        queue: Queue,
+    ) -> Result<Arc<App>, ConfigError> {
+        App::build(config, registry, secret, Some(queue))
+    }
+
+    fn build(
+        config: &Config,
+        registry: Arc<Registry>,
+        secret: &dyn Fn(&str) -> Option<String>,
+        queue: Option<Queue>,
     ) -> Result<Arc<App>, ConfigError> {
         let tencent = match &config.tencent {
             None => None,
@@ -100,17 +127,27 @@ impl App {
                 );
             }
         }
+        let metrics = Arc::new(Metrics::new());
+        let delivery = queue.map(|queue| {
+            Delivery::new(
+                queue,
+                registry.clone(),
+                metrics.clone(),
+                config.queue.concurrency,
+            )
+        });
         Ok(Arc::new(App {
             registry,
             max_body_bytes: config.server.max_body_kb.saturating_mul(1024),
             counters: Counters::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             tencent,
             request_timeout: Duration::from_millis(config.server.request_timeout_ms),
             admission: Admission::new(
                 config.server.max_in_flight,
                 config.server.max_in_flight_per_source,
             ),
+            delivery,
         }))
     }
 

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use hookbox_registry::PluginManifest;
 use serde::{Deserialize, Serialize};
 
+mod storage;
+
+pub use storage::{Backend, KvConfig, QueueSettings, RedisUrl};
+
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +27,12 @@ pub struct Config {
     /// The Tencent Cloud Chat webhook endpoint; absent = not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tencent: Option<TencentConfig>,
+    /// Where plugins' key-value buckets live.
+    #[serde(default)]
+    pub kv: KvConfig,
+    /// The durable queue of after-callbacks.
+    #[serde(default)]
+    pub queue: QueueSettings,
     /// The plugins, as `[[plugin]]` tables.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginManifest>,
@@ -246,6 +256,8 @@ impl Config {
             return Err("server.data_dir must not be empty".to_owned());
         }
         self.check_ingress_limits()?;
+        self.kv.check()?;
+        self.queue.check()?;
         let mut names = std::collections::HashSet::new();
         for plugin in &self.plugins {
             plugin.validate().map_err(|e| e.to_string())?;

@@ -10,6 +10,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hookbox_dialects::DialectError;
+use hookbox_kv::KvError;
+use hookbox_queue::QueueError;
 use hookbox_registry::RegistryError;
 use hookbox_runtime::LoadError;
 use serde::Serialize;
@@ -75,6 +77,18 @@ pub enum ApiError {
     /// Admin API: the registry refused the change; nothing was changed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// Admin API: the plugin has no key-value bucket (no `grants.kv`, or no kv store).
+    #[error("this plugin has no key-value bucket (grants.kv)")]
+    NoKv,
+    /// Admin API: no value under this key.
+    #[error("no value under this key")]
+    KeyNotFound,
+    /// Admin API: the kv store refused the key, or failed (then the detail is only logged).
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    /// Admin API: the queue refused the request, or failed (then the detail is only logged).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 #[derive(Serialize)]
@@ -114,6 +128,10 @@ impl ApiError {
                 | RegistryError::Unavailable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ApiError::NoKv | ApiError::KeyNotFound => StatusCode::NOT_FOUND,
+            ApiError::Kv(KvError::InvalidKey(_) | KvError::KeyTooLarge { .. })
+            | ApiError::Queue(QueueError::InvalidPlugin { .. }) => StatusCode::BAD_REQUEST,
+            ApiError::Kv(_) | ApiError::Queue(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -157,6 +175,11 @@ impl ApiError {
                 },
                 _ => "internal",
             },
+            ApiError::NoKv => "no_kv",
+            ApiError::KeyNotFound => "key_not_found",
+            ApiError::Kv(KvError::InvalidKey(_) | KvError::KeyTooLarge { .. }) => "invalid_key",
+            ApiError::Queue(QueueError::InvalidPlugin { .. }) => "invalid_name",
+            ApiError::Kv(_) | ApiError::Queue(_) => "internal",
         }
     }
 

@@ -1,7 +1,9 @@
 //! Webhook handlers: check the request's media type, read the body within its size limit
 //! and the request deadline, let the dialect parse (and for Tencent, authenticate) it, run
 //! the chain for its command on one registry snapshot, and answer with the dialect's
-//! envelope.
+//! envelope. An after-callback's `delivery = "queued"` plugins are not run here: the event is
+//! stored in the durable queue before the answer and delivered afterwards
+//! ([`crate::delivery`]).
 //!
 //! The decision a reader may question: OpenIM requests must say `Content-Type:
 //! application/json` (every OpenIM release does), while Tencent's are not checked. An OpenIM
@@ -11,6 +13,7 @@
 //! headers, so refusing some would risk refusing Tencent itself; its `Sign` authenticates
 //! instead.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use hookbox_dialects::{Callback, Inbound, ModifyError, openim, tencent};
-use hookbox_model::{DialectKind, JsonObject, Verdict};
+use hookbox_model::{DialectKind, JsonObject, Phase, Verdict};
 use hookbox_registry::{StepResult, run_chain};
 use tracing::Instrument;
 
@@ -138,13 +141,22 @@ async fn answer(
         }
         let snapshot = app.registry.snapshot();
         let chain = snapshot.chain(&event.command);
+        // An after-callback for queued plugins is stored before the answer and delivered
+        // afterwards; what is left runs now. Before-callbacks run whole.
+        let (event, inline) = match (&app.delivery, callback.phase) {
+            (Some(delivery), Phase::After) if !chain.is_empty() => {
+                let (event, inline) = delivery.accept(callback, chain).await;
+                (Cow::Owned(event), Cow::Owned(inline))
+            }
+            _ => (Cow::Borrowed(event), Cow::Borrowed(chain)),
+        };
         let check = |fields: &JsonObject| {
             check_modify(dialect, callback, fields).map_err(|e| e.to_string())
         };
         let report = run_chain(
             app.registry.runtime(),
-            chain,
-            event,
+            &inline,
+            &event,
             callback.phase,
             deadline,
             check,

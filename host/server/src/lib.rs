@@ -17,9 +17,13 @@
 //!   header caps and the connection cap.
 //! - `admission` — the global and per-source caps on requests in flight; counts refusals.
 //! - `ingress` — the per-dialect webhook handlers: media type, body cap, request deadline.
-//! - [`metrics`] — every exported metric, recorded from chain reports.
+//! - [`delivery`] — [`Delivery`]: after-callbacks into the durable queue at the ingress, and
+//!   the consumers that deliver them to plugins afterwards.
+//! - [`stores`] — opening the kv store and the queue that `[kv]` and `[queue]` name.
+//! - [`metrics`] — every exported metric, recorded from chain reports and the queue.
 //! - [`error`] — [`ApiError`], the only error that becomes an HTTP response.
-//! - [`admin`] — the admin API on its own listener: swap, add, patch, roll back, delete.
+//! - [`admin`] — the admin API on its own listener: swap, add, patch, roll back, delete;
+//!   plugins' keys and dead letters.
 
 #![deny(missing_docs)]
 
@@ -27,13 +31,16 @@ pub mod admin;
 mod admission;
 pub mod app;
 pub mod config;
+pub mod delivery;
 pub mod error;
 mod ingress;
 pub mod listener;
 pub mod metrics;
+pub mod stores;
 
 pub use admin::Admin;
 pub use app::{App, Counters};
 pub use config::{Config, ConfigError};
+pub use delivery::Delivery;
 pub use error::ApiError;
 pub use listener::{ConnectionLimits, Endpoint, serve};

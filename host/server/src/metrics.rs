@@ -1,5 +1,5 @@
-//! Every metric hookbox exports, declared in one place, recorded from the chain's reports,
-//! and rendered in the Prometheus/OpenMetrics text format at `GET /metrics` on the admin
+//! Every metric hookbox exports, declared in one place, recorded from the chain's reports
+//! and the queue's outcomes, and rendered in the Prometheus/OpenMetrics text format at `GET /metrics` on the admin
 //! listener.
 //!
 //! This module is *not* a metrics framework: it reads the measurements the chain and the
@@ -13,7 +13,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use hookbox_model::DialectKind;
-use hookbox_registry::{ChainReport, Registry, StepResult};
+use hookbox_queue::QueueStats;
+use hookbox_registry::{ChainReport, Registry, StepReport, StepResult};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -53,6 +54,12 @@ struct RefusalLabels {
     code: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    plugin: String,
+    outcome: &'static str,
+}
+
 type HistogramFamily = Family<PluginLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -72,6 +79,10 @@ pub struct Metrics {
     auth_failures: Family<DialectLabels, Counter>,
     refused_requests: Family<RefusalLabels, Counter>,
     in_flight: Gauge,
+    queue_enqueued: Family<QueueLabels, Counter>,
+    queue_deliveries: Family<QueueLabels, Counter>,
+    queue_depth: Family<PluginLabels, Gauge>,
+    queue_dead_letters: Family<PluginLabels, Gauge>,
     swaps: Counter,
     load_failures: Counter,
     // The registry's own counters, mirrored into the exported ones at render time.
@@ -149,6 +160,30 @@ impl Metrics {
             "Webhook requests being answered",
             in_flight.clone(),
         );
+        let queue_enqueued = Family::default();
+        registry.register(
+            "queue_enqueued",
+            "After-callback events handed to the durable queue, by plugin and outcome: queued, duplicate (dropped: already queued), overflow (the plugin's queue was full: kept in its dead letters), inline_fallback (the queue failed: the plugin ran before the answer)",
+            queue_enqueued.clone(),
+        );
+        let queue_deliveries = Family::default();
+        registry.register(
+            "queue_deliveries",
+            "Queued after-callback deliveries settled, by plugin and outcome: delivered, retry, dead_lettered, lease_lost",
+            queue_deliveries.clone(),
+        );
+        let queue_depth = Family::default();
+        registry.register(
+            "queue_depth",
+            "After-callback events waiting for the plugin (leased and retrying ones included), as of this scrape",
+            queue_depth.clone(),
+        );
+        let queue_dead_letters = Family::default();
+        registry.register(
+            "queue_dead_letters",
+            "The plugin's dead letters, as of this scrape",
+            queue_dead_letters.clone(),
+        );
         let swaps = Counter::default();
         registry.register(
             "plugin_swaps",
@@ -172,6 +207,10 @@ impl Metrics {
             auth_failures,
             refused_requests,
             in_flight,
+            queue_enqueued,
+            queue_deliveries,
+            queue_depth,
+            queue_dead_letters,
             swaps,
             load_failures,
             seen_swaps: AtomicI64::new(0),
@@ -207,7 +246,12 @@ impl Metrics {
                 outcome: report.verdict.kind(),
             })
             .inc();
-        for step in &report.steps {
+        self.record_steps(&report.steps);
+    }
+
+    /// Record plugin calls: those of an answered callback, or a queued delivery's.
+    pub fn record_steps(&self, steps: &[StepReport]) {
+        for step in steps {
             let outcome = match &step.result {
                 StepResult::Decided(kind) => kind,
                 StepResult::Failed { kind, .. } => kind,
@@ -234,6 +278,42 @@ impl Metrics {
                 gauge.set(peak);
             }
         }
+    }
+
+    /// Count what the queue did with an after-callback for `plugin` (`queued`, `duplicate`,
+    /// `overflow`, `inline_fallback`).
+    pub fn record_enqueue(&self, plugin: &str, outcome: &'static str) {
+        self.queue_enqueued
+            .get_or_create(&QueueLabels {
+                plugin: plugin.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Count how a queued delivery to `plugin` was settled (`delivered`, `retry`,
+    /// `dead_lettered`, `lease_lost`).
+    pub fn record_delivery(&self, plugin: &str, outcome: &'static str) {
+        self.queue_deliveries
+            .get_or_create(&QueueLabels {
+                plugin: plugin.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Set `plugin`'s queue gauges from its current numbers.
+    pub fn set_queue_stats(&self, plugin: &str, stats: &QueueStats) {
+        let labels = PluginLabels {
+            plugin: plugin.to_owned(),
+        };
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.queue_depth
+            .get_or_create(&labels)
+            .set(gauge(stats.depth));
+        self.queue_dead_letters
+            .get_or_create(&labels)
+            .set(gauge(stats.dead_letters));
     }
 
     /// Record a request refused by authentication.

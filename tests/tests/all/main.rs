@@ -2,6 +2,7 @@
 //! `127.0.0.1:0` and talks to it over HTTP with real plugins built from `plugins/`.
 
 mod admin;
+mod after;
 mod cache;
 mod chains;
 mod failures;
@@ -9,6 +10,7 @@ mod hardening;
 mod hot_swap;
 mod http;
 mod kv;
+mod kv_admin;
 mod languages;
 mod metrics;
 mod openim;

@@ -1,7 +1,8 @@
 //! Tests of the OpenIM dialect, in one binary: golden files (`golden`), request parsing
-//! (`parse`), answer rendering (`render`), modification checks (`modify`) and the command table
-//! (`table`).
+//! (`parse`), answer rendering (`render`), modification checks (`modify`), the command table
+//! (`table`) and the delivery keys of after-callbacks (`delivery`).
 
+mod delivery;
 mod golden;
 mod modify;
 mod parse;

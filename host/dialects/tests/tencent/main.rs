@@ -1,8 +1,10 @@
 //! Tests of the Tencent Cloud Chat dialect, in one binary: golden files (`golden`), request
 //! authentication (`auth`), request parsing (`parse`), answer rendering (`render`), modification
-//! checks (`modify`) and the command table (`table`).
+//! checks (`modify`), the command table (`table`) and the delivery keys of after-callbacks
+//! (`delivery`).
 
 mod auth;
+mod delivery;
 mod golden;
 mod modify;
 mod parse;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hookbox_kv::testing::RedisServer;
 use hookbox_server::Config;
 use hookbox_server::stores::{open_kv, open_queue};
-use hookbox_tests::{AdminServer, OPENIM_ALLOW, Stores, openim_text_message, temp_dir};
+use hookbox_tests::{AdminServer, OPENIM_ALLOW, Stores, TestServer, openim_text_message, temp_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -49,6 +49,13 @@ fn message(group: &str, id: &str, seq: u64) -> Value {
 
 /// A hookbox with its kv store (in `kv_dir`) and queue (in `data_dir`) opened from the
 /// config's `[kv]` and `[queue]` tables, the way `hookbox serve` opens them.
+/// Send one after-callback to `webhooks` and check it got the allow envelope at once.
+async fn acked(webhooks: &TestServer, body: &Value) -> hookbox_tests::Answer {
+    let answer = webhooks.openim(AFTER_GROUP, body).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+    answer
+}
+
 async fn durable(config_text: &str, data_dir: &Path, kv_dir: &Path) -> AdminServer {
     let config = Config::parse(config_text, Path::new("test.toml")).expect("valid config");
     let kv = open_kv(&config.kv, kv_dir).await.expect("kv opens");
@@ -263,8 +270,7 @@ async fn the_same_event_sent_twice_is_queued_and_processed_once() {
     let server = durable(&counter("counter", "", ""), &dir, &dir).await;
     let twice = message("g1", "m-dup", 1);
     for body in [&twice, &twice, &message("g1", "m-other", 2)] {
-        let answer = server.webhooks.openim(AFTER_GROUP, body).await;
-        assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+        acked(&server.webhooks, body).await;
     }
     wait_for(&server, "counter", "processed", 2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -284,11 +290,7 @@ async fn a_plugin_failing_twice_succeeds_on_the_third_attempt() {
         + "[queue]\nmax_attempts = 5\nbase_backoff_ms = 20\nmax_backoff_ms = 100\n";
     let server = durable(&config, &dir, &dir).await;
     for (group, id) in [("g1", "a"), ("g2", "b"), ("g1", "c")] {
-        let answer = server
-            .webhooks
-            .openim(AFTER_GROUP, &message(group, id, 1))
-            .await;
-        assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+        acked(&server.webhooks, &message(group, id, 1)).await;
     }
     wait_for(&server, "counter", "processed", 3, Duration::from_secs(20)).await;
     assert_eq!(count(&server, "counter", "deliveries").await, Some(9));
@@ -306,11 +308,7 @@ async fn a_plugin_that_always_fails_ends_in_dead_letters_and_they_replay_once_it
         + "[queue]\nmax_attempts = 3\nbase_backoff_ms = 10\nmax_backoff_ms = 20\n";
     let server = durable(&config, &dir, &dir).await;
     for (group, id) in [("g1", "first"), ("g2", "second")] {
-        let answer = server
-            .webhooks
-            .openim(AFTER_GROUP, &message(group, id, 1))
-            .await;
-        assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+        acked(&server.webhooks, &message(group, id, 1)).await;
     }
     let letters = wait_for_dead_letters(&server, "counter", 2).await;
     let first = &letters[0];
@@ -397,11 +395,7 @@ async fn a_full_queue_is_answered_and_its_overflow_kept_in_dead_letters() {
     let config = counter("counter", r#"sleep_ms = "400""#, "") + "[queue]\nmax_items = 1\n";
     let server = durable(&config, &dir, &dir).await;
     for (group, id) in [("g1", "a"), ("g2", "b"), ("g3", "c")] {
-        let answer = server
-            .webhooks
-            .openim(AFTER_GROUP, &message(group, id, 1))
-            .await;
-        assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+        acked(&server.webhooks, &message(group, id, 1)).await;
     }
     let letters = wait_for_dead_letters(&server, "counter", 2).await;
     assert!(
@@ -437,11 +431,7 @@ async fn sync_delivery_runs_the_plugin_before_the_answer() {
     let config = counter("inline", r#"sleep_ms = "300""#, "delivery = \"sync\"")
         + &counter("queued", r#"sleep_ms = "300""#, "");
     let server = durable(&config, &dir, &dir).await;
-    let answer = server
-        .webhooks
-        .openim(AFTER_GROUP, &message("g1", "m1", 1))
-        .await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+    let answer = acked(&server.webhooks, &message("g1", "m1", 1)).await;
     assert!(
         answer.elapsed >= Duration::from_millis(300),
         "{:?}",
@@ -472,11 +462,7 @@ async fn a_queue_that_fails_to_store_makes_the_plugins_run_before_the_answer() {
     wait_for(&server, "counter", "processed", 1, Duration::from_secs(10)).await;
 
     drop(redis);
-    let answer = server
-        .webhooks
-        .openim(AFTER_GROUP, &message("g1", "m2", 2))
-        .await;
-    assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+    acked(&server.webhooks, &message("g1", "m2", 2)).await;
     assert_eq!(count(&server, "counter", "processed").await, Some(2));
     let fallback = r#"hookbox_queue_enqueued_total{plugin="counter",outcome="inline_fallback"}"#;
     assert_eq!(metric(&server, fallback).await, Some(1.0));
@@ -506,8 +492,7 @@ async fn two_servers_sharing_a_redis_queue_process_each_event_once() {
             for i in (client..EVENTS).step_by(8) {
                 let server = &servers[i % 2];
                 let body = message(&format!("g{}", i % 40), &format!("m{i}"), i as u64);
-                let answer = server.webhooks.openim(AFTER_GROUP, &body).await;
-                assert_eq!((answer.status, answer.body.as_str()), (200, OPENIM_ALLOW));
+                acked(&server.webhooks, &body).await;
             }
         }));
     }

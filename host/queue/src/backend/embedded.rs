@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, Value};
-use tokio::sync::oneshot;
 
 use self::schedule::Schedule;
 use self::writer::{How, Op, Writer};
@@ -148,14 +147,14 @@ impl Embedded {
         item: NewItem,
         now_ms: u64,
     ) -> Result<EnqueueOutcome, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        self.writer.send(Op::Enqueue {
-            plugins,
-            item,
-            now_ms,
-            reply,
-        })?;
-        writer::answer(answer).await
+        self.writer
+            .call(|reply| Op::Enqueue {
+                plugins,
+                item,
+                now_ms,
+                reply,
+            })
+            .await
     }
 
     pub(crate) async fn lease(
@@ -232,16 +231,16 @@ impl Embedded {
                 error: error.to_owned(),
             },
         };
-        let (reply, answer) = oneshot::channel();
-        self.writer.send(Op::Settle {
-            plugin: Arc::clone(&leased.plugin),
-            id: leased.item.id.0,
-            generation,
-            how,
-            now_ms,
-            reply,
-        })?;
-        writer::answer(answer).await
+        self.writer
+            .call(|reply| Op::Settle {
+                plugin: Arc::clone(&leased.plugin),
+                id: leased.item.id.0,
+                generation,
+                how,
+                now_ms,
+                reply,
+            })
+            .await
     }
 
     pub(crate) async fn replay_dead_letters(
@@ -250,14 +249,14 @@ impl Embedded {
         which: Selection,
         now_ms: u64,
     ) -> Result<u64, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        self.writer.send(Op::Replay {
-            plugin: Arc::clone(plugin),
-            which,
-            now_ms,
-            reply,
-        })?;
-        writer::answer(answer).await
+        self.writer
+            .call(|reply| Op::Replay {
+                plugin: Arc::clone(plugin),
+                which,
+                now_ms,
+                reply,
+            })
+            .await
     }
 
     pub(crate) async fn delete_dead_letters(
@@ -265,13 +264,13 @@ impl Embedded {
         plugin: &Arc<str>,
         which: Selection,
     ) -> Result<u64, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        self.writer.send(Op::Delete {
-            plugin: Arc::clone(plugin),
-            which,
-            reply,
-        })?;
-        writer::answer(answer).await
+        self.writer
+            .call(|reply| Op::Delete {
+                plugin: Arc::clone(plugin),
+                which,
+                reply,
+            })
+            .await
     }
 
     pub(crate) async fn dead_letters(

@@ -34,7 +34,7 @@ const MAX_BATCH: usize = 512;
 /// enqueue rate (each enqueue adds one), small enough not to slow a commit.
 const PURGE_PER_BATCH: usize = 256;
 
-type Reply<T> = oneshot::Sender<Result<T, QueueError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, QueueError>>;
 
 /// One call for the writer thread.
 pub(super) enum Op {
@@ -96,11 +96,15 @@ impl Writer {
         })
     }
 
-    pub(super) fn send(&self, op: Op) -> Result<(), QueueError> {
+    /// Hands the writer thread one call, built around its reply channel, and waits for the
+    /// answer.
+    pub(super) async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, QueueError> {
+        let (reply, answer) = oneshot::channel();
         self.sender
             .as_ref()
-            .and_then(|sender| sender.send(op).ok())
-            .ok_or_else(stopped)
+            .and_then(|sender| sender.send(op(reply)).ok())
+            .ok_or_else(stopped)?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -112,13 +116,6 @@ impl Drop for Writer {
             let _ = thread.join();
         }
     }
-}
-
-/// Waits for the writer thread's answer to one call.
-pub(super) async fn answer<T>(
-    answer: oneshot::Receiver<Result<T, QueueError>>,
-) -> Result<T, QueueError> {
-    answer.await.map_err(|_| stopped())?
 }
 
 fn stopped() -> QueueError {

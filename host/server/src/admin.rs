@@ -225,7 +225,12 @@ async fn readyz(State(admin): State<Arc<Admin>>) -> Result<Json<Value>, ApiError
 
 async fn list(State(admin): State<Arc<Admin>>) -> Json<Value> {
     let snapshot = admin.registry.snapshot();
-    let plugins: Vec<Value> = snapshot.plugins().iter().map(|e| view(e)).collect();
+    let metrics = admin.metrics.get().map(|m| &**m);
+    let plugins: Vec<Value> = snapshot
+        .plugins()
+        .iter()
+        .map(|e| view(e, metrics))
+        .collect();
     Json(json!({ "plugins": plugins }))
 }
 
@@ -238,7 +243,7 @@ async fn show(
     let entry = snapshot
         .plugin(&name)
         .ok_or_else(|| plugin_not_found(&name))?;
-    Ok(Json(view(entry)))
+    Ok(Json(view(entry, admin.metrics.get().map(|m| &**m))))
 }
 
 async fn replace(
@@ -324,7 +329,7 @@ async fn patch(
     let entry = snapshot
         .plugin(&name)
         .ok_or_else(|| ApiError::Internal(format!("plugin {name} vanished after a patch")))?;
-    Ok(Json(view(entry)))
+    Ok(Json(view(entry, admin.metrics.get().map(|m| &**m))))
 }
 
 async fn rollback(
@@ -408,8 +413,9 @@ fn require_type(headers: &HeaderMap, accepted: &[&'static str]) -> Result<(), Ap
 }
 
 /// What `GET /plugins` says about one plugin: its manifest fields, where its live version
-/// came from, the versions kept for rollback, and its call counters.
-fn view(entry: &PluginEntry) -> Value {
+/// came from, the versions kept for rollback, its call counters, and the percentiles of its
+/// call durations (`latency`: `null` before the first call, or when metrics are not served).
+fn view(entry: &PluginEntry, metrics: Option<&Metrics>) -> Value {
     let mut value = serde_json::to_value(&entry.manifest).unwrap_or_else(|_| json!({}));
     if let Value::Object(fields) = &mut value {
         if entry.manifest.source.as_os_str().is_empty() {
@@ -421,6 +427,8 @@ fn view(entry: &PluginEntry) -> Value {
         fields.insert("calls".into(), json!(entry.stats.calls()));
         fields.insert("failures".into(), json!(entry.stats.failures()));
         fields.insert("in_flight".into(), json!(entry.stats.in_flight()));
+        let latency = metrics.and_then(|m| m.plugin_latency(&entry.manifest.name));
+        fields.insert("latency".into(), json!(latency));
     }
     value
 }

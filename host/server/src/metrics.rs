@@ -19,8 +19,12 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry as MetricRegistry;
+
+mod latency;
+
+use latency::LatencyHistogram;
+pub use latency::Percentiles;
 
 /// `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -60,20 +64,13 @@ struct QueueLabels {
     outcome: &'static str,
 }
 
-type HistogramFamily = Family<PluginLabels, Histogram, fn() -> Histogram>;
-
-fn duration_histogram() -> Histogram {
-    // 10 µs … ~5 s, doubling.
-    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
-}
-
 /// The metrics of one server.
 pub struct Metrics {
     registry: MetricRegistry,
     callbacks: Family<CallbackLabels, Counter>,
     unknown_commands: Family<DialectLabels, Counter>,
     plugin_calls: Family<PluginCallLabels, Counter>,
-    plugin_duration: HistogramFamily,
+    plugin_duration: Family<PluginLabels, LatencyHistogram>,
     plugin_fuel: Family<PluginLabels, Counter>,
     plugin_memory_peak: Family<PluginLabels, Gauge>,
     auth_failures: Family<DialectLabels, Counter>,
@@ -124,7 +121,7 @@ impl Metrics {
             "Plugin invocations by plugin, version (sha256) and outcome (verdict kind or failure kind)",
             plugin_calls.clone(),
         );
-        let plugin_duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        let plugin_duration = Family::default();
         registry.register(
             "plugin_duration_seconds",
             "Wall time of plugin calls",
@@ -268,7 +265,7 @@ impl Metrics {
                 .inc();
             self.plugin_duration
                 .get_or_create(&plugin)
-                .observe(step.elapsed.as_secs_f64());
+                .observe(step.elapsed);
             self.plugin_fuel
                 .get_or_create(&plugin)
                 .inc_by(step.fuel_used);
@@ -278,6 +275,15 @@ impl Metrics {
                 gauge.set(peak);
             }
         }
+    }
+
+    /// Percentiles of `plugin`'s call durations since the server started (all versions),
+    /// from the histogram `/metrics` exports; `None` before its first call.
+    pub fn plugin_latency(&self, plugin: &str) -> Option<Percentiles> {
+        let labels = PluginLabels {
+            plugin: plugin.to_owned(),
+        };
+        self.plugin_duration.get(&labels)?.percentiles()
     }
 
     /// Count what the queue did with an after-callback for `plugin` (`queued`, `duplicate`,

@@ -135,5 +135,42 @@ async fn metrics_count_exactly_the_traffic_sent() {
         .and_then(|v| v.parse::<u64>().ok())
         .expect("fuel is reported");
     assert!(fuel > 0);
+    assert!(
+        text.lines().any(|l| l
+            == r#"hookbox_plugin_duration_seconds_bucket{le="+Inf",plugin="keyword-filter"} 5"#),
+        "{text}"
+    );
+
+    // GET /plugins reads its percentiles from the same histogram.
+    let listed = server.call(Method::GET, "/plugins", None, "").await.json();
+    let latency = |name: &str| {
+        listed["plugins"]
+            .as_array()
+            .and_then(|plugins| plugins.iter().find(|p| p["name"] == name))
+            .map(|p| p["latency"].clone())
+            .expect("listed")
+    };
+    let filter_latency = latency("keyword-filter");
+    assert_eq!(filter_latency["count"], 5, "{filter_latency}");
+    let p = |q: &str| filter_latency[q].as_f64().expect("a number");
+    assert!(
+        0.0 < p("p50_us") && p("p50_us") <= p("p90_us") && p("p90_us") <= p("p99_us"),
+        "{filter_latency}"
+    );
+    assert_eq!(latency("failing")["count"], 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_never_called_has_no_latency_yet() {
+    let dir = temp_dir("metrics-idle");
+    let server = AdminServer::start(&config(), &dir).await;
+    let listed = server.call(Method::GET, "/plugins", None, "").await.json();
+    let plugins = listed["plugins"].as_array().expect("a list");
+    assert_eq!(plugins.len(), 2);
+    for plugin in plugins {
+        assert!(plugin["latency"].is_null(), "{plugin}");
+        assert_eq!(plugin["calls"], 0);
+    }
     server.stop().await;
 }

@@ -211,8 +211,14 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("d_seconds_count 3\n"), "{text}");
-        assert!(text.contains("d_seconds_bucket{le=\"0.00001\"} 1\n"), "{text}");
-        assert!(text.contains("d_seconds_bucket{le=\"0.00002\"} 2\n"), "{text}");
+        assert!(
+            text.contains("d_seconds_bucket{le=\"0.00001\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("d_seconds_bucket{le=\"0.00002\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("d_seconds_bucket{le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("d_seconds_sum 60.00002"), "{text}");
     }

@@ -3,11 +3,13 @@
 //! `cargo run --release -p hookbox-bench` builds nothing itself: it expects the release
 //! binaries (`cargo build --release -p hookbox -p hookbox-bench`) and the example plugins
 //! (`cargo build --release` in `plugins/`). It then starts, on loopback, hookbox serving
-//! `keyword-filter` and a native axum server that does the same work in-process (parse the
-//! OpenIM payload, read the text out of its JSON-string `content`, look for the banned words,
-//! write the same envelope), drives each with `wrk` (Debian package `wrk`) at the same
-//! concurrency with the same seed payload, alternating runs, and prints requests per second,
-//! latency percentiles and the ratio.
+//! `keyword-filter` with a fresh instance per call, hookbox serving it in reuse mode, and a
+//! native axum server that does the same work in-process (parse the OpenIM payload, read the
+//! text out of its JSON-string `content`, look for the banned words, write the same
+//! envelope); drives each with `wrk` (Debian package `wrk`) at the same concurrency with the
+//! same seed payload, rotating runs; and prints requests per second, the share of native,
+//! latency percentiles, and each server's resident memory idle and after its runs. Servers
+//! are pinned to vCPU 0 and wrk to vCPU 1 unless `--no-pin`.
 //!
 //! The decision a reader may question: the baseline runs as this same binary's `baseline`
 //! subcommand, so both servers are separate release processes measured by the same external
@@ -37,6 +39,11 @@ struct Cli {
     /// Runs per server, alternating.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// Do not pin the servers to vCPU 0 and wrk to vCPU 1 (`taskset`). Pinning makes runs
+    /// repeatable on a 2-core VM, where the scheduler otherwise moves the servers and the
+    /// load generator across cores between runs.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 #[derive(Subcommand)]
@@ -157,57 +164,70 @@ fn compare(cli: &Cli) -> Result<()> {
         ),
     )?;
 
-    let hookbox_addr = free_port()?;
-    let config = dir.join("hookbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"{hookbox_addr}\"\n\n[[plugin]]\nname = \"keyword-filter\"\nsource = {:?}\ncommands = [\"{COMMAND}\"]\ngrants = {{ config = {{ banned = \"{BANNED}\" }} }}\n",
-            plugin
-        ),
-    )?;
+    let pin = !cli.no_pin;
+    let hookbox_config = |addr: SocketAddr, instances: &str| -> Result<std::path::PathBuf> {
+        let config = dir.join(format!("hookbox-{instances}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"{addr}\"\ndata_dir = {:?}\n\n[[plugin]]\nname = \"keyword-filter\"\nsource = {:?}\ncommands = [\"{COMMAND}\"]\ninstances = \"{instances}\"\ngrants = {{ config = {{ banned = \"{BANNED}\" }} }}\n",
+                dir.join(format!("data-{instances}")),
+                plugin
+            ),
+        )?;
+        Ok(config)
+    };
+    let on_core = |core: u32, program: &Path| {
+        if pin {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &core.to_string()]).arg(program);
+            cmd
+        } else {
+            Command::new(program)
+        }
+    };
+    let mut servers = Vec::new();
+    for instances in ["fresh", "reuse"] {
+        let addr = free_port()?;
+        let config = hookbox_config(addr, instances)?;
+        let mut cmd = on_core(0, &release.join("hookbox"));
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .env("HOOKBOX_LOG", "warn");
+        servers.push((format!("hookbox, instances = \"{instances}\""), addr, cmd));
+    }
     let baseline_addr = free_port()?;
-    let servers = [
-        ("hookbox + keyword-filter.wasm", hookbox_addr, {
-            let mut cmd = Command::new(release.join("hookbox"));
-            cmd.args(["serve", "--config"])
-                .arg(&config)
-                .env("HOOKBOX_LOG", "warn");
-            cmd
-        }),
-        ("native axum baseline", baseline_addr, {
-            let mut cmd = Command::new(release.join("hookbox-bench"));
-            cmd.args(["baseline", "--listen", &baseline_addr.to_string()]);
-            cmd
-        }),
-    ];
+    let mut cmd = on_core(0, &release.join("hookbox-bench"));
+    cmd.args(["baseline", "--listen", &baseline_addr.to_string()]);
+    servers.push(("native axum baseline".to_owned(), baseline_addr, cmd));
+
     let mut children = Vec::new();
+    let mut urls = Vec::new();
     for (name, addr, mut cmd) in servers {
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("start {name}"))?;
+        let pid = child.id();
         children.push(Guard(child));
         wait_until_listening(addr)?;
+        let idle_rss = rss_kib(pid);
+        urls.push((
+            name,
+            format!("http://{addr}/openim/{COMMAND}"),
+            pid,
+            idle_rss,
+        ));
     }
 
-    let urls = [
-        (
-            "hookbox + keyword-filter.wasm",
-            format!("http://{hookbox_addr}/openim/{COMMAND}"),
-        ),
-        (
-            "native axum baseline",
-            format!("http://{baseline_addr}/openim/{COMMAND}"),
-        ),
-    ];
-    let mut results: Vec<Vec<Run>> = vec![Vec::new(), Vec::new()];
+    let mut results: Vec<Vec<Run>> = urls.iter().map(|_| Vec::new()).collect();
     for round in 0..cli.rounds {
-        // Alternate which server goes first so drift of the machine hits both alike.
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let run = wrk(&urls[i].1, &script, cli)?;
+        // Rotate which server goes first so drift of the machine hits all alike.
+        let n = urls.len();
+        for k in 0..n {
+            let i = (k + round as usize) % n;
+            let run = wrk(&urls[i].1, &script, cli, pin)?;
             eprintln!(
                 "round {} {:<32} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
                 round + 1,
@@ -219,32 +239,53 @@ fn compare(cli: &Cli) -> Result<()> {
             results[i].push(run);
         }
     }
+    let final_rss: Vec<Option<u64>> = urls.iter().map(|(_, _, pid, _)| rss_kib(*pid)).collect();
     drop(children);
 
     println!(
-        "\n{} s per run, {} connections, {} rounds, alternating; median of rounds:",
-        cli.seconds, cli.connections, cli.rounds
+        "\n{} s per run, {} connections, {} rounds, rotating{}; median of rounds:",
+        cli.seconds,
+        cli.connections,
+        cli.rounds,
+        if pin {
+            ", servers on vCPU 0 and wrk on vCPU 1"
+        } else {
+            ""
+        }
     );
-    println!("| server | req/s | p50 ms | p99 ms |");
-    println!("| --- | ---: | ---: | ---: |");
-    let mut medians = Vec::new();
-    for (i, (name, _)) in urls.iter().enumerate() {
-        let rps = median(results[i].iter().map(|r| r.requests_per_sec));
+    println!("| server | req/s | % of native | p50 ms | p99 ms | RSS idle MiB | RSS after MiB |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let medians: Vec<f64> = results
+        .iter()
+        .map(|runs| median(runs.iter().map(|r| r.requests_per_sec)))
+        .collect();
+    let native = medians.last().copied().unwrap_or(0.0);
+    let mib =
+        |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    for (i, (name, _, _, idle_rss)) in urls.iter().enumerate() {
         let p50 = median(results[i].iter().map(|r| r.p50_ms));
         let p99 = median(results[i].iter().map(|r| r.p99_ms));
-        println!("| {name} | {rps:.0} | {p50:.2} | {p99:.2} |");
-        medians.push(rps);
+        println!(
+            "| {name} | {:.0} | {:.1} % | {p50:.2} | {p99:.2} | {} | {} |",
+            medians[i],
+            100.0 * medians[i] / native,
+            mib(*idle_rss),
+            mib(final_rss[i]),
+        );
     }
-    println!(
-        "\nhookbox / native throughput: {:.1} %",
-        100.0 * medians[0] / medians[1]
-    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
-fn wrk(url: &str, script: &Path, cli: &Cli) -> Result<Run> {
-    let output = Command::new("wrk")
+fn wrk(url: &str, script: &Path, cli: &Cli, pin: bool) -> Result<Run> {
+    let mut command = if pin {
+        let mut taskset = Command::new("taskset");
+        taskset.args(["-c", "1", "wrk"]);
+        taskset
+    } else {
+        Command::new("wrk")
+    };
+    let output = command
         .args([
             "-t1",
             "--latency",
@@ -301,6 +342,15 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS`), if it can be read.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The OpenIM seed payload (a clean text message: the common case is allow).

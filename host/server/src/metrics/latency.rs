@@ -27,7 +27,7 @@ fn upper_bound(bucket: usize) -> f64 {
 
 /// Call durations in buckets.
 #[derive(Debug)]
-pub struct LatencyHistogram {
+pub(crate) struct LatencyHistogram {
     /// Per-bucket counts (not cumulative); the last is +Inf.
     counts: [AtomicU64; BUCKETS + 1],
     sum_nanos: AtomicU64,
@@ -57,7 +57,7 @@ pub struct Percentiles {
 
 impl LatencyHistogram {
     /// Count one call that took `elapsed`.
-    pub fn observe(&self, elapsed: Duration) {
+    pub(crate) fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let bucket = (0..BUCKETS)
             .find(|&i| seconds <= upper_bound(i))
@@ -72,7 +72,7 @@ impl LatencyHistogram {
     }
 
     /// p50, p90 and p99 of everything observed, or `None` before the first observation.
-    pub fn percentiles(&self) -> Option<Percentiles> {
+    pub(crate) fn percentiles(&self) -> Option<Percentiles> {
         let counts = self.counts();
         let count: u64 = counts.iter().sum();
         if count == 0 {

@@ -164,7 +164,6 @@ fn compare(cli: &Cli) -> Result<()> {
         ),
     )?;
 
-    let pin = !cli.no_pin;
     let hookbox_config = |addr: SocketAddr, instances: &str| -> Result<std::path::PathBuf> {
         let config = dir.join(format!("hookbox-{instances}.toml"));
         std::fs::write(
@@ -177,27 +176,18 @@ fn compare(cli: &Cli) -> Result<()> {
         )?;
         Ok(config)
     };
-    let on_core = |core: u32, program: &Path| {
-        if pin {
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", &core.to_string()]).arg(program);
-            cmd
-        } else {
-            Command::new(program)
-        }
-    };
     let mut servers = Vec::new();
     for instances in ["fresh", "reuse"] {
         let addr = free_port()?;
         let config = hookbox_config(addr, instances)?;
-        let mut cmd = on_core(0, &release.join("hookbox"));
+        let mut cmd = on_core(cli.core(0), release.join("hookbox"));
         cmd.args(["serve", "--config"])
             .arg(&config)
             .env("HOOKBOX_LOG", "warn");
         servers.push((format!("hookbox, instances = \"{instances}\""), addr, cmd));
     }
     let baseline_addr = free_port()?;
-    let mut cmd = on_core(0, &release.join("hookbox-bench"));
+    let mut cmd = on_core(cli.core(0), release.join("hookbox-bench"));
     cmd.args(["baseline", "--listen", &baseline_addr.to_string()]);
     servers.push(("native axum baseline".to_owned(), baseline_addr, cmd));
 
@@ -227,7 +217,7 @@ fn compare(cli: &Cli) -> Result<()> {
         let n = urls.len();
         for k in 0..n {
             let i = (k + round as usize) % n;
-            let run = wrk(&urls[i].1, &script, cli, pin)?;
+            let run = wrk(&urls[i].1, &script, cli)?;
             eprintln!(
                 "round {} {:<32} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
                 round + 1,
@@ -247,10 +237,10 @@ fn compare(cli: &Cli) -> Result<()> {
         cli.seconds,
         cli.connections,
         cli.rounds,
-        if pin {
-            ", servers on vCPU 0 and wrk on vCPU 1"
-        } else {
+        if cli.no_pin {
             ""
+        } else {
+            ", servers on vCPU 0 and wrk on vCPU 1"
         }
     );
     println!("| server | req/s | % of native | p50 ms | p99 ms | RSS idle MiB | RSS after MiB |");
@@ -277,15 +267,8 @@ fn compare(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-fn wrk(url: &str, script: &Path, cli: &Cli, pin: bool) -> Result<Run> {
-    let mut command = if pin {
-        let mut taskset = Command::new("taskset");
-        taskset.args(["-c", "1", "wrk"]);
-        taskset
-    } else {
-        Command::new("wrk")
-    };
-    let output = command
+fn wrk(url: &str, script: &Path, cli: &Cli) -> Result<Run> {
+    let output = on_core(cli.core(1), "wrk")
         .args([
             "-t1",
             "--latency",
@@ -342,6 +325,26 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+impl Cli {
+    /// The vCPU a process runs on, or `None` with `--no-pin`.
+    fn core(&self, core: u32) -> Option<u32> {
+        (!self.no_pin).then_some(core)
+    }
+}
+
+/// `program`, run on `core` through `taskset` (which execs it: the child's pid is the
+/// program's), or as it is.
+fn on_core(core: Option<u32>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match core {
+        Some(core) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", &core.to_string()]).arg(program);
+            taskset
+        }
+        None => Command::new(program),
+    }
 }
 
 /// Resident memory of process `pid` in KiB (`VmRSS`), if it can be read.

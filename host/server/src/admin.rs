@@ -129,6 +129,11 @@ impl Admin {
         let _ = self.metrics.set(metrics);
     }
 
+    /// The metrics `GET /metrics` serves, once [`Admin::export_metrics`] has been called.
+    fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.get().map(|m| &**m)
+    }
+
     /// Serve the dead letters of `queue` (a clone of the handle the consumers use, so a
     /// replay wakes them). Until this is called, the dead-letter routes answer 404.
     pub fn serve_queue(&self, queue: Queue) {
@@ -225,11 +230,10 @@ async fn readyz(State(admin): State<Arc<Admin>>) -> Result<Json<Value>, ApiError
 
 async fn list(State(admin): State<Arc<Admin>>) -> Json<Value> {
     let snapshot = admin.registry.snapshot();
-    let metrics = admin.metrics.get().map(|m| &**m);
     let plugins: Vec<Value> = snapshot
         .plugins()
         .iter()
-        .map(|e| view(e, metrics))
+        .map(|e| view(e, admin.metrics()))
         .collect();
     Json(json!({ "plugins": plugins }))
 }
@@ -243,7 +247,7 @@ async fn show(
     let entry = snapshot
         .plugin(&name)
         .ok_or_else(|| plugin_not_found(&name))?;
-    Ok(Json(view(entry, admin.metrics.get().map(|m| &**m))))
+    Ok(Json(view(entry, admin.metrics())))
 }
 
 async fn replace(
@@ -329,7 +333,7 @@ async fn patch(
     let entry = snapshot
         .plugin(&name)
         .ok_or_else(|| ApiError::Internal(format!("plugin {name} vanished after a patch")))?;
-    Ok(Json(view(entry, admin.metrics.get().map(|m| &**m))))
+    Ok(Json(view(entry, admin.metrics())))
 }
 
 async fn rollback(

@@ -77,6 +77,18 @@ impl Callback {
         self.event.metadata_value(openim::OPERATION_ID)
     }
 
+    /// The message this callback is about, where the IM server names it: Tencent's `MsgKey`
+    /// (`"<seq>_<random>_<time>"`, on message callbacks). Tencent sends no operation id, so this
+    /// is what ties its callback to a message in logs and traces.
+    pub fn message_key(&self) -> Option<&str> {
+        match self.event.dialect {
+            hookbox_model::DialectKind::Tencent => {
+                self.request.get("MsgKey").and_then(|v| v.as_str())
+            }
+            hookbox_model::DialectKind::Openim => None,
+        }
+    }
+
     /// The parsed request body (the same JSON as `event.payload`).
     pub fn request(&self) -> &hookbox_model::JsonObject {
         &self.request
@@ -113,6 +125,14 @@ pub enum DialectError {
     BodyTooDeep {
         /// The maximum accepted depth.
         limit: usize,
+    },
+    /// An object in the body has the same key twice. serde_json would keep the last value
+    /// while the plugin's parser (it reads the original bytes) may keep the first, so the host
+    /// would route on one value and the plugin act on another.
+    #[error("request body has the key `{key}` twice in one object")]
+    DuplicateKey {
+        /// The repeated key (an escaped excerpt).
+        key: String,
     },
     /// Neither the URL nor the body names a command.
     #[error("no callback command in the URL path, the `command` query parameter or the body")]
@@ -224,6 +244,7 @@ impl DialectError {
             DialectError::BodyNotJson(_) => "body_not_json",
             DialectError::BodyNotObject { .. } => "body_not_object",
             DialectError::BodyTooDeep { .. } => "body_too_deep",
+            DialectError::DuplicateKey { .. } => "duplicate_key",
             DialectError::MissingCommand => "missing_command",
             DialectError::CommandNotString { .. } => "command_not_string",
             DialectError::InvalidCommand { .. } => "invalid_command",

@@ -11,8 +11,8 @@
 //!   legacy `?command=` query parameter (OpenIM ≤ 3.4.0), else the body's `callbackCommand`.
 //!   Every source present must agree; a body without `callbackCommand` (older servers) is fine.
 //!   An empty path segment counts as absent.
-//! * **Body**: UTF-8, a JSON object, at most 64 levels deep. OpenIM's bodies are HTML-escaped and
-//!   end with `\n`; `Event::payload` is the body unchanged.
+//! * **Body**: UTF-8, a JSON object, at most 64 levels deep, no object with a key twice.
+//!   OpenIM's bodies are HTML-escaped and end with `\n`; `Event::payload` is the body unchanged.
 //! * **Metadata**: `operationID` from the `Operationid` header (any case), else from the body's
 //!   top-level `operationID` (any case); `key` (the percent-decoded, still base64 query parameter)
 //!   for the three after-send commands that carry it.
@@ -47,7 +47,7 @@ pub(crate) use delivery::delivery_keys;
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
 
-use crate::wire::{self, MAX_DEPTH};
+use crate::wire;
 use crate::{Callback, DialectError, Inbound, ModifyError};
 
 /// The error code a reject carries when the plugin gave 0, and the code of a discard.
@@ -73,24 +73,7 @@ pub const ENVELOPE_KEYS: [&str; 5] = ["actionCode", "errCode", "errMsg", "errDlt
 
 /// Parses one OpenIM callback request.
 pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
-    let text = std::str::from_utf8(inbound.body).map_err(|e| DialectError::BodyNotUtf8 {
-        valid_up_to: e.valid_up_to(),
-    })?;
-    if text.trim_ascii().is_empty() {
-        return Err(DialectError::BodyEmpty);
-    }
-    if wire::nests_deeper_than(text, MAX_DEPTH) {
-        return Err(DialectError::BodyTooDeep { limit: MAX_DEPTH });
-    }
-    let request = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => map,
-        Ok(other) => {
-            return Err(DialectError::BodyNotObject {
-                found: wire::json_type(&other),
-            });
-        }
-        Err(e) => return Err(DialectError::BodyNotJson(e)),
-    };
+    let (text, request) = wire::parse_object_body(inbound.body)?;
 
     let name = resolve_command(inbound, &request)?;
     let info = command(&name);

@@ -20,8 +20,9 @@
 //!   `RequestTime` if present.
 //! * **Command**: the `CallbackCommand` query parameter and the body's `CallbackCommand` are both
 //!   required and must agree (400 otherwise); a repeated query parameter must repeat the value.
-//! * **Body**: UTF-8, a JSON object, at most 64 levels deep; `Event::payload` is the body
-//!   unchanged. Nothing else in it is read, so `EventTime` may be a number or a string.
+//! * **Body**: UTF-8, a JSON object, at most 64 levels deep, no object with a key twice;
+//!   `Event::payload` is the body unchanged. Nothing else in it is read, so `EventTime` may be a
+//!   number or a string.
 //! * **Metadata**, in this order: `SdkAppid` (the matched app's id), then `ClientIP` and
 //!   `OptPlatform` as decoded from the query when present and non-empty (`OptPlatform` verbatim:
 //!   `State.StateChange` says `IOS`, the rest `iOS`). `Sign` and `RequestTime` never appear:

@@ -51,8 +51,8 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
 }
 
 /// Applies the body rules every dialect shares: UTF-8, not blank, at most [`MAX_DEPTH`] levels
-/// deep (checked before serde_json recurses), a JSON object. Returns the text (the body itself,
-/// unchanged) and the parsed object.
+/// deep (checked before serde_json recurses), no object with a repeated key, a JSON object.
+/// Returns the text (the body itself, unchanged) and the parsed object.
 pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), DialectError> {
     let text = std::str::from_utf8(body).map_err(|e| DialectError::BodyNotUtf8 {
         valid_up_to: e.valid_up_to(),
@@ -63,12 +63,111 @@ pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), Diale
     if nests_deeper_than(text, MAX_DEPTH) {
         return Err(DialectError::BodyTooDeep { limit: MAX_DEPTH });
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok((text, map)),
-        Ok(other) => Err(DialectError::BodyNotObject {
+    match parse_without_duplicates(text)? {
+        Value::Object(map) => Ok((text, map)),
+        other => Err(DialectError::BodyNotObject {
             found: json_type(&other),
         }),
-        Err(e) => Err(DialectError::BodyNotJson(e)),
+    }
+}
+
+/// `serde_json::from_str::<Value>`, except that an object holding a key twice, at any depth,
+/// is [`DialectError::DuplicateKey`] instead of silently keeping the last value.
+///
+/// Every level is checked, not only the fields the host reads: plugins parse the original
+/// bytes with parsers of their own (first-wins, last-wins or an error), so any repeated key
+/// is a place where the host's reading and a plugin's could differ. IM servers marshal maps
+/// and structs, which never repeat a key, so no genuine callback is refused.
+fn parse_without_duplicates(text: &str) -> Result<Value, DialectError> {
+    let duplicate = std::cell::Cell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        StrictValue {
+            duplicate: &duplicate,
+        },
+        &mut deserializer,
+    )
+    .and_then(|value| deserializer.end().map(|()| value));
+    match (parsed, duplicate.take()) {
+        (_, Some(key)) => Err(DialectError::DuplicateKey { key: excerpt(&key) }),
+        (Ok(value), None) => Ok(value),
+        (Err(e), None) => Err(DialectError::BodyNotJson(e)),
+    }
+}
+
+/// Builds a [`Value`] like serde_json's own visitor, refusing repeated object keys. The
+/// repeated key is left in `duplicate`, because a serde error can only carry a message.
+struct StrictValue<'a> {
+    duplicate: &'a std::cell::Cell<Option<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        // serde_json refuses non-finite numbers while parsing, so this never yields null.
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        let mut map = JsonObject::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            if map.contains_key(&key) {
+                self.duplicate.set(Some(key));
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let value = entries.next_value_seed(StrictValue {
+                duplicate: self.duplicate,
+            })?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
     }
 }
 
@@ -184,6 +283,36 @@ mod tests {
             "]".repeat(MAX_DEPTH)
         );
         assert_eq!(code(deep.as_bytes()), Some("body_too_deep"));
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_at_any_depth() {
+        let key = |body: &str| match parse_object_body(body.as_bytes()) {
+            Err(DialectError::DuplicateKey { key }) => Some(key),
+            Err(other) => panic!("{body}: {other}"),
+            Ok(_) => None,
+        };
+        assert_eq!(key(r#"{"a":1,"b":2,"a":3}"#), Some("a".to_owned()));
+        assert_eq!(key(r#"{"x":[{"id":1,"id":1}]}"#), Some("id".to_owned()));
+        // Escapes are decoded before comparing: these are the same key.
+        assert_eq!(key(r#"{"ab":1,"a\u0062":2}"#), Some("ab".to_owned()));
+        // The same key in sibling objects, or differing in case, is not a repeat.
+        assert_eq!(
+            key(r#"{"a":{"k":1},"b":{"k":1},"A":0,"k":[{"k":2}]}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn the_strict_parse_builds_what_serde_json_builds() {
+        let text = r#"{"s":"x\n\u00e9","n":-5,"u":18446744073709551615,"f":1.5,"e":1e3,
+            "t":true,"z":null,"a":[1,[2,{}],"3"],"o":{"p":{}}}"#;
+        let (_, strict) = parse_object_body(text.as_bytes()).expect("valid");
+        let reference: Value = serde_json::from_str(text).expect("valid");
+        assert_eq!(Value::Object(strict), reference);
+        let code = |body: &[u8]| parse_object_body(body).err().map(|e| e.code());
+        assert_eq!(code(b"{\"a\":1} x"), Some("body_not_json"));
+        assert_eq!(code(b"{\"a\":1e400}"), Some("body_not_json"));
     }
 
     #[test]

@@ -133,6 +133,7 @@ async fn answer(
         dialect = dialect.as_str(),
         command = %event.command,
         operation_id = callback.operation_id().unwrap_or(""),
+        message_key = callback.message_key().unwrap_or(""),
     );
     async {
         if !callback.known {

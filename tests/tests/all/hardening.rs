@@ -310,7 +310,7 @@ async fn too_many_or_too_large_headers_get_431() {
     server.stop().await;
 }
 
-/// Catalogue #17, #20, #21: bodies that are not JSON the way IM servers send it get 400
+/// Catalogue #17, #19, #20, #21: bodies that are not JSON the way IM servers send it get 400
 /// with a JSON error, and no plugin runs.
 #[tokio::test]
 async fn malformed_bodies_get_400_and_run_no_plugin() {
@@ -353,6 +353,18 @@ async fn malformed_bodies_get_400_and_run_no_plugin() {
             "body_not_json",
         ),
         (
+            "the command twice",
+            format!(r#"{{"callbackCommand":"callbackBeforeSendSingleMsgCommand",{command}}}"#)
+                .into_bytes(),
+            "duplicate_key",
+        ),
+        (
+            "an identity field twice",
+            format!(r#"{{{command},"sendID":"alice","recvID":"bob","sendID":"admin"}}"#)
+                .into_bytes(),
+            "duplicate_key",
+        ),
+        (
             "invalid UTF-8",
             [format!("{{{command},\"ex\":\"").as_bytes(), b"\xff\xfe\"}"].concat(),
             "body_not_utf8",
@@ -374,6 +386,7 @@ async fn malformed_bodies_get_400_and_run_no_plugin() {
     );
     assert_refused(&server, "body_not_json", 7).await;
     assert_refused(&server, "body_not_utf8", 1).await;
+    assert_refused(&server, "duplicate_key", 2).await;
     assert_healthy(&server).await;
     server.stop().await;
 }

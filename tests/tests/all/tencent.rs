@@ -164,7 +164,26 @@ async fn bad_authentication_is_refused_before_any_plugin_runs() {
     assert_eq!(server.app.counters.callbacks.load(Ordering::Relaxed), 0);
     assert_eq!(server.app.counters.auth_failures.load(Ordering::Relaxed), 5);
 
-    // And the same request, correctly signed, does reach the plugin.
+    // Catalogue #19: correctly signed, but the sender named twice. The host must not route on
+    // one `From_Account` while a plugin's parser reads the other.
+    let twice = body.replacen(
+        r#""From_Account":"#,
+        r#""From_Account":"administrator","From_Account":"#,
+        1,
+    );
+    assert_ne!(twice, body, "the fixture names a sender");
+    let answer = server
+        .post(
+            &format!("/tencent?{}", signed(TENCENT_APP, now)),
+            &[],
+            twice,
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.json()["code"], "duplicate_key");
+    assert_eq!(server.app.counters.plugin_calls.load(Ordering::Relaxed), 0);
+
+    // And the original request, correctly signed, does reach the plugin.
     let ok = server
         .post(&format!("/tencent?{}", signed(TENCENT_APP, now)), &[], body)
         .await;

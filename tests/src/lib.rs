@@ -73,6 +73,8 @@ pub struct Answer {
     pub body: String,
     /// Time from sending to the full body.
     pub elapsed: Duration,
+    /// `ETag` header, if any.
+    pub etag: Option<String>,
 }
 
 impl Answer {
@@ -217,17 +219,22 @@ impl Drop for TestServer {
 
 async fn answer(response: reqwest::Response, started: Instant) -> Answer {
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header("content-type");
+    let etag = header("etag");
     let body = response.text().await.expect("body is readable");
     Answer {
         status,
         content_type,
         body,
         elapsed: started.elapsed(),
+        etag,
     }
 }
 
@@ -476,6 +483,18 @@ impl AdminServer {
             .await
     }
 
+    /// An admin request with the test token and more headers (`(name, value)` pairs).
+    pub async fn call_with_headers(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        self.request(Some(ADMIN_TOKEN), method, path, None, headers, body)
+            .await
+    }
+
     /// An admin request with `token` (`None`: no `Authorization` header).
     pub async fn call_as(
         &self,
@@ -485,10 +504,26 @@ impl AdminServer {
         content_type: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> Answer {
+        self.request(token, method, path, content_type, &[], body)
+            .await
+    }
+
+    async fn request(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
         let mut request = self
             .client
             .request(method, format!("http://{}{}", self.admin_addr, path))
             .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }

@@ -38,7 +38,7 @@ pub use manifest::{
     PluginManifest, ReuseSpec,
 };
 pub use registry::{
-    Registry, RegistryError, RegistryOptions, Replaced, SecretSource, plugin_namespace,
+    Applied, Registry, RegistryError, RegistryOptions, SecretSource, plugin_namespace,
 };
 pub use snapshot::{ManagedBy, Origin, PluginEntry, PluginStats, Snapshot, VersionInfo};
 pub use store::{Store, StoreError};

@@ -149,6 +149,19 @@ pub enum RegistryError {
     /// A plugin with this name exists already.
     #[error("a plugin named {0:?} exists already")]
     Exists(String),
+    /// A change conditioned on a revision (`If-Match`) found the plugin at another one:
+    /// someone changed it since the caller last read it.
+    #[error(
+        "plugin {name:?} is at revision {current}, not {expected}: it changed since it was read; read it again and retry"
+    )]
+    RevisionConflict {
+        /// The plugin.
+        name: String,
+        /// The revision the caller expected.
+        expected: String,
+        /// The plugin's revision now.
+        current: String,
+    },
     /// Rollback asked of a plugin with no earlier version kept.
     #[error("plugin {0:?} has no earlier version to roll back to")]
     NoPreviousVersion(String),
@@ -186,13 +199,18 @@ pub enum RegistryError {
     },
 }
 
-/// The answer to [`Registry::replace_code`].
+/// What a change through the admin API left live.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replaced {
+pub struct Applied {
     /// The version live now.
     pub version: VersionInfo,
     /// `false` when the bytes were those of the live version already (nothing changed).
     pub changed: bool,
+    /// The plugin's revision after the change ([`PluginEntry::revision`]), taken under the
+    /// writer lock, so it is the revision of exactly this change's result.
+    ///
+    /// [`PluginEntry::revision`]: crate::PluginEntry::revision
+    pub revision: String,
 }
 
 /// A live version: its identity and its code.
@@ -234,6 +252,37 @@ impl Slot {
         let mut seen = HashSet::from([self.active.info.sha256.clone()]);
         self.history.retain(|k| seen.insert(k.info.sha256.clone()));
         self.history.truncate(keep);
+    }
+
+    /// A tag for everything an admin change can alter: the manifest, the live version (its
+    /// `loaded_at_ms` included, so a rollback to the same bytes is a new revision) and the
+    /// kept versions. Derived from the state rather than counted, so it needs no storage of
+    /// its own and survives restarts for plugins whose state does.
+    fn revision(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(serde_json::to_vec(&self.manifest).unwrap_or_default());
+        hash.update(serde_json::to_vec(&self.active.info).unwrap_or_default());
+        for kept in &self.history {
+            hash.update(kept.info.sha256.as_bytes());
+        }
+        hex::encode(&hash.finalize()[..16])
+    }
+
+    /// [`RegistryError::RevisionConflict`] unless `expected` is absent or this revision.
+    fn check_revision(&self, expected: Option<&str>) -> Result<(), RegistryError> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let current = self.revision();
+        if current == expected {
+            Ok(())
+        } else {
+            Err(RegistryError::RevisionConflict {
+                name: self.manifest.name.clone(),
+                expected: expected.to_owned(),
+                current,
+            })
+        }
     }
 
     /// Compiled code for version `sha256`, if this slot still has it in memory.
@@ -584,20 +633,27 @@ impl Registry {
 
     /// Replace the code of plugin `name` with `bytes`, keeping its manifest. Returns once
     /// the new version is live (or was live already).
+    ///
+    /// `if_revision`, here and in the other changes: when given, the change is made only if
+    /// the plugin is still at that revision (else [`RegistryError::RevisionConflict`]), checked
+    /// under the writer lock, so of two clients racing from the same revision one wins.
     pub async fn replace_code(
         &self,
         name: &str,
         bytes: Vec<u8>,
-    ) -> Result<Replaced, RegistryError> {
+        if_revision: Option<&str>,
+    ) -> Result<Applied, RegistryError> {
         let mut control = self.control.lock().await;
         let i = control.index(name)?;
+        control.slots[i].check_revision(if_revision)?;
         let size = bytes.len() as u64;
         let (bytes, sha256) = self.hash(name, bytes).await?;
         let slot = &control.slots[i];
         if slot.active.info.sha256 == sha256 {
-            return Ok(Replaced {
+            return Ok(Applied {
                 version: slot.active.info.clone(),
                 changed: false,
+                revision: slot.revision(),
             });
         }
         let live = match slot.code(&sha256) {
@@ -611,10 +667,12 @@ impl Registry {
         let mut next = control.clone();
         next.slots[i].set_active(live, self.keep_previous);
         next.manage(name, true);
+        let revision = next.slots[i].revision();
         self.commit(&mut control, next)?;
-        Ok(Replaced {
+        Ok(Applied {
             version,
             changed: true,
+            revision,
         })
     }
 
@@ -623,7 +681,7 @@ impl Registry {
         &self,
         manifest: PluginManifest,
         bytes: Vec<u8>,
-    ) -> Result<VersionInfo, RegistryError> {
+    ) -> Result<Applied, RegistryError> {
         manifest.validate()?;
         let mut control = self.control.lock().await;
         if control.index(&manifest.name).is_ok() {
@@ -633,15 +691,21 @@ impl Registry {
         let version = live.info.clone();
         let name = manifest.name.clone();
         let mut next = control.clone();
-        next.slots.push(Slot {
+        let slot = Slot {
             manifest,
             active: live,
             history: VecDeque::new(),
             stats: Arc::default(),
-        });
+        };
+        let revision = slot.revision();
+        next.slots.push(slot);
         next.manage(&name, true);
         self.commit(&mut control, next)?;
-        Ok(version)
+        Ok(Applied {
+            version,
+            changed: true,
+            revision,
+        })
     }
 
     /// Change manifest fields of plugin `name` without new code. `patch` is a JSON object
@@ -653,9 +717,11 @@ impl Registry {
         &self,
         name: &str,
         patch: &serde_json::Value,
+        if_revision: Option<&str>,
     ) -> Result<PluginManifest, RegistryError> {
         let mut control = self.control.lock().await;
         let i = control.index(name)?;
+        control.slots[i].check_revision(if_revision)?;
         let manifest = patch_manifest(&control.slots[i].manifest, patch)?;
         manifest.validate()?;
         let mut next = control.clone();
@@ -667,9 +733,14 @@ impl Registry {
 
     /// Make the most recent kept version of `name` live again. The version rolled back from
     /// is dropped, so repeated rollbacks walk back through the kept versions.
-    pub async fn rollback(&self, name: &str) -> Result<VersionInfo, RegistryError> {
+    pub async fn rollback(
+        &self,
+        name: &str,
+        if_revision: Option<&str>,
+    ) -> Result<Applied, RegistryError> {
         let mut control = self.control.lock().await;
         let i = control.index(name)?;
+        control.slots[i].check_revision(if_revision)?;
         let slot = &control.slots[i];
         let Some(previous) = slot.history.front().cloned() else {
             return Err(RegistryError::NoPreviousVersion(name.to_owned()));
@@ -689,16 +760,22 @@ impl Registry {
             info: info.clone(),
             plugin,
         };
+        let revision = slot.revision();
         next.manage(name, true);
         self.commit(&mut control, next)?;
-        Ok(info)
+        Ok(Applied {
+            version: info,
+            changed: true,
+            revision,
+        })
     }
 
     /// Remove plugin `name` and its routes. A plugin from the config file stays removed
     /// (across restarts) until its table in the config file changes.
-    pub async fn remove(&self, name: &str) -> Result<(), RegistryError> {
+    pub async fn remove(&self, name: &str, if_revision: Option<&str>) -> Result<(), RegistryError> {
         let mut control = self.control.lock().await;
         let i = control.index(name)?;
+        control.slots[i].check_revision(if_revision)?;
         let mut next = control.clone();
         next.slots.remove(i);
         next.overrides.retain(|o| o.name != name);
@@ -887,6 +964,7 @@ impl Registry {
                     manifest: slot.manifest.clone(),
                     plugin: slot.active.plugin.clone(),
                     sha256: slot.active.info.sha256.clone(),
+                    revision: slot.revision(),
                     version: slot.active.info.clone(),
                     previous: slot.history.iter().map(|k| k.info.clone()).collect(),
                     managed_by: control.managed_by(&slot.manifest.name),

@@ -137,6 +137,9 @@ pub struct PluginEntry {
     pub sha256: String,
     /// The live version: where it came from and when it went live.
     pub version: VersionInfo,
+    /// A tag that changes with every change the admin API can make to this plugin (code,
+    /// manifest, rollback): what `If-Match` compares against.
+    pub revision: String,
     /// Earlier versions kept for rollback, most recent first.
     pub previous: Vec<VersionInfo>,
     /// Whether the config file or the admin API decides this plugin now.

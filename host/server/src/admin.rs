@@ -6,11 +6,11 @@
 //! | route | body | answer |
 //! | --- | --- | --- |
 //! | `GET /plugins` | | `{"plugins": [view…]}` |
-//! | `GET /plugins/{name}` | | one view |
-//! | `PUT /plugins/{name}` | `application/wasm` | `{"name","sha256","changed","version"}` once live |
+//! | `GET /plugins/{name}` | | one view, and its revision as `ETag` |
+//! | `PUT /plugins/{name}` | `application/wasm` | `{"name","sha256","changed","version","revision"}` once live |
 //! | `POST /plugins` | `{"manifest": {…}, "component": "<base64>"}` | 201, the same shape |
 //! | `PATCH /plugins/{name}` | JSON merge patch of manifest fields | the new view |
-//! | `POST /plugins/{name}/rollback` | | `{"name","sha256","version"}` |
+//! | `POST /plugins/{name}/rollback` | | `{"name","sha256","version","revision"}` |
 //! | `DELETE /plugins/{name}` | | 204 |
 //! | `GET /plugins/{name}/kv?prefix=&cursor=&limit=` | | `{"keys": [{"key", "value"}…], "next_cursor"}` (module `kv`) |
 //! | `GET /plugins/{name}/kv/{key}` | | `{"key", "value"}`, or `value_base64` for bytes |
@@ -18,6 +18,12 @@
 //! | `POST /plugins/{name}/dead-letters/replay` | none (all) or `{"ids": […]}` | `{"replayed": n}` |
 //! | `DELETE /plugins/{name}/dead-letters` | none (all) or `{"ids": […]}` | `{"deleted": n}` |
 //! | `GET /healthz`, `GET /readyz` | | `{"status": …}`; readyz 503 until the plugins loaded |
+//!
+//! Every change to an existing plugin (`PUT`, `PATCH`, rollback, `DELETE`) takes an optional
+//! `If-Match: "<revision>"` (the `revision` of a view, or a view's `ETag`): the change is made
+//! only if the plugin is still at that revision, else 409 `revision_conflict` and nothing
+//! changes. Two operators (or two deploy jobs) racing from what they both read cannot both
+//! win. Without `If-Match` the later change wins, as before (ADR 012).
 //!
 //! This module is *not* where versions are validated or kept: it checks the request (token,
 //! name, content type, size, JSON shape) and hands the change to the
@@ -241,13 +247,14 @@ async fn list(State(admin): State<Arc<Admin>>) -> Json<Value> {
 async fn show(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let name = checked(name)?;
     let snapshot = admin.registry.snapshot();
     let entry = snapshot
         .plugin(&name)
         .ok_or_else(|| plugin_not_found(&name))?;
-    Ok(Json(view(entry, admin.metrics())))
+    let etag = format!("\"{}\"", entry.revision);
+    Ok(([(header::ETAG, etag)], Json(view(entry, admin.metrics()))).into_response())
 }
 
 async fn replace(
@@ -259,14 +266,54 @@ async fn replace(
     let name = checked(name)?;
     require_type(&headers, &["application/wasm"])?;
     let bytes = read_body(body, admin.max_body_bytes).await?;
-    let replaced = admin.registry.replace_code(&name, bytes.to_vec()).await?;
+    let replaced = admin
+        .registry
+        .replace_code(&name, bytes.to_vec(), if_match(&headers)?)
+        .await?;
     tracing::info!(plugin = %name, sha256 = %replaced.version.sha256, changed = replaced.changed, "admin: plugin code replaced");
-    Ok(Json(json!({
+    Ok(Json(applied(&name, &replaced)))
+}
+
+/// The answer to a change that left `applied` live.
+fn applied(name: &str, applied: &hookbox_registry::Applied) -> Value {
+    json!({
         "name": name,
-        "sha256": replaced.version.sha256,
-        "changed": replaced.changed,
-        "version": replaced.version,
-    })))
+        "sha256": applied.version.sha256,
+        "changed": applied.changed,
+        "version": applied.version,
+        "revision": applied.revision,
+    })
+}
+
+/// The revision in `If-Match`, if the request has one. `*` (any revision) is the same as
+/// none: the routes that take it answer 404 for a plugin that does not exist anyway. One
+/// strong entity tag only: a list, a weak tag or two headers are 400, because a precondition
+/// hookbox cannot evaluate exactly must not be ignored.
+fn if_match(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all(header::IF_MATCH).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadRequest(
+            "If-Match takes one revision, quoted as an entity tag: If-Match: \"<revision>\"".into(),
+        )
+    };
+    if values.next().is_some() {
+        return Err(bad());
+    }
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .ok_or_else(bad)?;
+    if tag.is_empty() || tag.contains('"') {
+        return Err(bad());
+    }
+    Ok(Some(tag))
 }
 
 /// `POST /plugins`: the manifest as in `[[plugin]]` minus `source` and `build`, and the
@@ -306,11 +353,9 @@ async fn add(
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(new.component.as_bytes())
         .map_err(|e| ApiError::BadRequest(format!("component is not base64: {e}")))?;
-    let version = admin.registry.add(manifest, bytes).await?;
-    tracing::info!(plugin = %name, sha256 = %version.sha256, "admin: plugin added");
-    let body =
-        json!({ "name": name, "sha256": version.sha256, "changed": true, "version": version });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let added = admin.registry.add(manifest, bytes).await?;
+    tracing::info!(plugin = %name, sha256 = %added.version.sha256, "admin: plugin added");
+    Ok((StatusCode::CREATED, Json(applied(&name, &added))).into_response())
 }
 
 async fn patch(
@@ -327,7 +372,10 @@ async fn patch(
     let body = read_body(body, admin.max_body_bytes).await?;
     let patch: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    admin.registry.patch(&name, &patch).await?;
+    admin
+        .registry
+        .patch(&name, &patch, if_match(&headers)?)
+        .await?;
     tracing::info!(plugin = %name, "admin: plugin manifest patched");
     let snapshot = admin.registry.snapshot();
     let entry = snapshot
@@ -339,21 +387,21 @@ async fn patch(
 async fn rollback(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let name = checked(name)?;
-    let version = admin.registry.rollback(&name).await?;
-    tracing::info!(plugin = %name, sha256 = %version.sha256, "admin: plugin rolled back");
-    Ok(Json(
-        json!({ "name": name, "sha256": version.sha256, "version": version }),
-    ))
+    let rolled_back = admin.registry.rollback(&name, if_match(&headers)?).await?;
+    tracing::info!(plugin = %name, sha256 = %rolled_back.version.sha256, "admin: plugin rolled back");
+    Ok(Json(applied(&name, &rolled_back)))
 }
 
 async fn remove(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let name = checked(name)?;
-    admin.registry.remove(&name).await?;
+    admin.registry.remove(&name, if_match(&headers)?).await?;
     tracing::info!(plugin = %name, "admin: plugin deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -426,6 +474,7 @@ fn view(entry: &PluginEntry, metrics: Option<&Metrics>) -> Value {
             fields.remove("source");
         }
         fields.insert("managed_by".into(), json!(entry.managed_by));
+        fields.insert("revision".into(), json!(entry.revision));
         fields.insert("active".into(), json!(entry.version));
         fields.insert("previous".into(), json!(entry.previous));
         fields.insert("calls".into(), json!(entry.stats.calls()));

@@ -117,6 +117,7 @@ impl ApiError {
             ApiError::Registry(e) => match e {
                 RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
                 RegistryError::Exists(_)
+                | RegistryError::RevisionConflict { .. }
                 | RegistryError::DuplicateName(_)
                 | RegistryError::NoPreviousVersion(_)
                 | RegistryError::VersionGone { .. } => StatusCode::CONFLICT,
@@ -157,6 +158,7 @@ impl ApiError {
                 RegistryError::NotFound(_) => "plugin_not_found",
                 RegistryError::Exists(_) | RegistryError::DuplicateName(_) => "plugin_exists",
                 RegistryError::NoPreviousVersion(_) => "no_previous_version",
+                RegistryError::RevisionConflict { .. } => "revision_conflict",
                 RegistryError::VersionGone { .. } => "version_gone",
                 // A grant this hookbox cannot honour (no kv store configured) is, for this
                 // host, a manifest it cannot accept.

@@ -1,5 +1,6 @@
 //! The admin API itself: authentication, name and size checks, adding, patching and deleting
-//! plugins, refusing bad components with a reason, and admin changes surviving a restart.
+//! plugins, refusing bad components with a reason, `If-Match` preconditions, and admin
+//! changes surviving a restart.
 
 use base64::Engine as _;
 use hookbox_tests::{
@@ -371,6 +372,121 @@ async fn patch_changes_manifest_fields_without_new_code() {
     }
     let not_json = patch("{nope").await;
     assert_eq!(not_json.status, 400);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Catalogue #44: two changes racing from the same revision (`If-Match`) cannot both win:
+/// one is applied, the other gets 409 `revision_conflict` and changes nothing; re-read, it
+/// succeeds. A stale or malformed precondition never changes anything either.
+#[tokio::test]
+async fn changes_racing_from_one_revision_let_one_win_and_the_other_get_409() {
+    let dir = temp_dir("if-match");
+    let server = AdminServer::start(&config(), &dir).await;
+    // A second version, so there is something to roll back to.
+    let put = server.put("swappy", plugin_bytes("keyword-filter")).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let shown = server.call(Method::GET, "/plugins/swappy", None, "").await;
+    let revision = shown.json()["revision"].as_str().unwrap().to_owned();
+    assert_eq!(put.json()["revision"], revision.as_str());
+    assert_eq!(
+        shown.etag.as_deref(),
+        Some(format!("\"{revision}\"").as_str())
+    );
+    let if_match = format!("\"{revision}\"");
+
+    let rollback_headers = [("if-match", if_match.as_str())];
+    let patch_headers = [
+        ("if-match", if_match.as_str()),
+        ("content-type", "application/merge-patch+json"),
+    ];
+    let rollback = server.call_with_headers(
+        Method::POST,
+        "/plugins/swappy/rollback",
+        &rollback_headers,
+        "",
+    );
+    let patch = server.call_with_headers(
+        Method::PATCH,
+        "/plugins/swappy",
+        &patch_headers,
+        r#"{"priority":7}"#,
+    );
+    let (rollback, patch) = tokio::join!(rollback, patch);
+    let mut statuses = [rollback.status, patch.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", rollback.body, patch.body);
+    let loser = if rollback.status == 409 {
+        &rollback
+    } else {
+        &patch
+    };
+    assert_eq!(loser.json()["code"], "revision_conflict", "{}", loser.body);
+
+    // Only the winner's change is there.
+    let after = server.plugin("swappy").await;
+    let rolled_back = after["active"]["sha256"] != put.json()["version"]["sha256"];
+    let patched = after["priority"] == 7;
+    assert!(
+        rolled_back != patched,
+        "exactly one change applied: {after}"
+    );
+    assert_ne!(after["revision"], revision.as_str());
+
+    // The loser re-reads and retries with the new revision: applied.
+    let fresh = format!("\"{}\"", after["revision"].as_str().unwrap());
+    let retry = if rollback.status == 409 {
+        server
+            .call_with_headers(
+                Method::POST,
+                "/plugins/swappy/rollback",
+                &[("if-match", &fresh)],
+                "",
+            )
+            .await
+    } else {
+        server
+            .call_with_headers(
+                Method::PATCH,
+                "/plugins/swappy",
+                &[
+                    ("if-match", &fresh),
+                    ("content-type", "application/merge-patch+json"),
+                ],
+                r#"{"priority":7}"#,
+            )
+            .await
+    };
+    assert_eq!(retry.status, 200, "{}", retry.body);
+
+    // A stale revision (the one both started from) never deletes; a malformed one is 400;
+    // `*` is no condition at all.
+    let before = listing(&server).await;
+    let stale = server
+        .call_with_headers(
+            Method::DELETE,
+            "/plugins/swappy",
+            &[("if-match", &if_match)],
+            "",
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    for malformed in [revision.as_str(), "W/\"x\"", "\"a\", \"b\""] {
+        let answer = server
+            .call_with_headers(
+                Method::DELETE,
+                "/plugins/swappy",
+                &[("if-match", malformed)],
+                "",
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{malformed}: {}", answer.body);
+    }
+    assert_eq!(listing(&server).await, before, "nothing changed");
+    let any = server
+        .call_with_headers(Method::DELETE, "/plugins/swappy", &[("if-match", "*")], "")
+        .await;
+    assert_eq!(any.status, 204, "{}", any.body);
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

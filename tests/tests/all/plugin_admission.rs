@@ -88,6 +88,7 @@ async fn a_plugin_failing_again_and_again_is_skipped_until_a_probe_succeeds() {
         .patch(
             "flaky",
             &json!({ "grants": { "config": { "verdict": "allow" } } }),
+            None,
         )
         .await
         .unwrap();

@@ -209,19 +209,19 @@ async fn warm_instances_outlive_other_plugins_changes_but_not_their_own() {
 
     // Another plugin's change publishes a new snapshot; this plugin's instance stays warm.
     registry
-        .patch("bystander", &serde_json::json!({ "priority": 5 }))
+        .patch("bystander", &serde_json::json!({ "priority": 5 }), None)
         .await
         .unwrap();
     assert_eq!(served_counts(&server, 1).await, ["3"]);
 
     // Its own config changes: the old instances must not answer with the old config.
     let config = serde_json::json!({ "grants": { "config": { "verdict": "count", "v": "2" } } });
-    registry.patch("counter", &config).await.unwrap();
+    registry.patch("counter", &config, None).await.unwrap();
     assert_eq!(served_counts(&server, 2).await, ["1", "2"]);
 
     // Back to fresh instances.
     let fresh = serde_json::json!({ "instances": "fresh", "reuse": null });
-    registry.patch("counter", &fresh).await.unwrap();
+    registry.patch("counter", &fresh, None).await.unwrap();
     assert_eq!(served_counts(&server, 2).await, ["1", "1"]);
     server.stop().await;
 }

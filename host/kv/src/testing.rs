@@ -43,28 +43,43 @@ impl RedisServer {
     /// As [`RedisServer::start`].
     pub fn start_with_args(args: &[&str]) -> Option<Self> {
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            let spawned = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(std::env::temp_dir())
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let process = match spawned {
-                Ok(process) => process,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return not_installed(),
-                Err(e) => panic!("cannot run redis-server: {e}"),
-            };
-            let mut server = Self { process, port };
-            if server.wait_until_ready() {
-                return Some(server);
+            match Self::spawn(free_port(), args)? {
+                Some(server) => return Some(server),
+                None => continue,
             }
         }
         panic!("redis-server did not start on a free port after {PORT_ATTEMPTS} attempts");
+    }
+
+    /// Starts a server on `port`, e.g. the port of one a test stopped, to bring "the same"
+    /// Redis back. `None` as [`RedisServer::start`] when it is not installed.
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`], and if the port is taken.
+    pub fn start_on(port: u16) -> Option<Self> {
+        let started = Self::spawn(port, &[])?;
+        Some(started.unwrap_or_else(|| panic!("redis-server could not listen on port {port}")))
+    }
+
+    /// `None`: not installed (outside CI); `Some(None)`: it exited at once (port taken).
+    fn spawn(port: u16, args: &[&str]) -> Option<Option<Self>> {
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let process = match spawned {
+            Ok(process) => process,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return not_installed().map(Some),
+            Err(e) => panic!("cannot run redis-server: {e}"),
+        };
+        let mut server = Self { process, port };
+        Some(server.wait_until_ready().then_some(server))
     }
 
     /// The port it listens on (on `127.0.0.1`).

@@ -376,3 +376,63 @@ grants = { secrets = { banned = "TEST_BANNED_WORDS" } }
         "plugin \"keyword-filter\": grants.secrets.banned: the environment variable TEST_BANNED_WORDS is not set"
     );
 }
+
+/// Catalogue #47: Redis goes away under a running hookbox. A plugin's kv call becomes an
+/// error the plugin sees (what it does then is its own degrade policy), answered within the
+/// plugin's deadline, and callbacks that do not touch the store are served as before. When
+/// Redis is back, the same calls work again without a restart.
+#[tokio::test]
+async fn a_redis_outage_is_an_error_the_plugin_sees_within_its_deadline() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = KvStore::connect_redis(&redis.url())
+        .await
+        .expect("redis connects");
+    let config = kv_fixture("counter", "incr:n:1", ", kv = true")
+        .replace("grants =", "limits = { timeout_ms = 1000 }\ngrants =")
+        + r#"
+[[plugin]]
+name = "keyword-filter"
+source = "keyword_filter.wasm"
+commands = ["callbackBeforeSendSingleMsgCommand"]
+grants = { config = { banned = "spam" } }
+"#;
+    let server = TestServer::start_on(registry(Some(store), &[]), &config, &[]).await;
+    assert_eq!(ops(&server).await, "1");
+
+    let port = redis.port();
+    drop(redis);
+    let started = std::time::Instant::now();
+    let during = ops(&server).await;
+    assert!(
+        during.starts_with("err:"),
+        "the plugin sees an error: {during}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    let healthy = server
+        .openim(
+            "callbackBeforeSendSingleMsgCommand",
+            &openim_text_message("callbackBeforeSendSingleMsgCommand", "spam"),
+        )
+        .await;
+    assert_eq!(healthy.json()["errCode"], 5001, "{}", healthy.body);
+
+    // Redis back on the same port: the next calls reconnect (the data is gone with the
+    // process, so the counter starts again).
+    let _redis = RedisServer::start_on(port).expect("redis restarts on its port");
+    let mut after = String::new();
+    for _ in 0..50 {
+        after = ops(&server).await;
+        if !after.starts_with("err:") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(after, "1", "the store works again after the outage");
+    server.stop().await;
+}

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 use hookbox_tests::{OPENIM_ALLOW, plugin_dir, plugin_path};
 
@@ -71,42 +71,114 @@ fn run_refuses_a_file_that_is_not_a_component() {
     assert!(stderr.contains("not a WebAssembly component"), "{stderr}");
 }
 
+/// A `hookbox serve` child on `127.0.0.1:0`, its address, and its log.
+struct Served {
+    child: Child,
+    addr: String,
+    /// Drains the child's stderr from the start: a pipe nobody reads fills up after 64 KiB
+    /// and then blocks the server's next log line, and with it the request that logs.
+    log: Option<std::thread::JoinHandle<Vec<String>>>,
+    dir: PathBuf,
+}
+
+/// Log lines kept per server; the rest is read and dropped.
+const KEPT_LOG_LINES: usize = 10_000;
+
+impl Served {
+    /// Starts `hookbox serve` with `plugins` (TOML `[[plugin]]` tables, sources relative to
+    /// the built plugins) in a directory of its own named after `tag`.
+    fn start(tag: &str, plugins: &str) -> Served {
+        let dir = std::env::temp_dir().join(format!("hookbox-cli-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("hookbox.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n{}",
+                dir.join("data"),
+                // Sources are relative to the config file, which lives in `dir`.
+                plugins.replace(
+                    "source = \"",
+                    &format!("source = \"{}/", plugin_dir().display())
+                ),
+            ),
+        )
+        .unwrap();
+        let mut child = hookbox()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("HOOKBOX_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hookbox serve starts");
+        let stderr: ChildStderr = child.stderr.take().unwrap();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let log = std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .contains("hookbox serving")
+                    .then(|| line.split("addr=").nth(1)?.split_whitespace().next())
+                    .flatten()
+                {
+                    let _ = addr_tx.send(addr.to_owned());
+                }
+                if kept.len() < KEPT_LOG_LINES {
+                    kept.push(line);
+                }
+            }
+            kept
+        });
+        let addr = addr_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server logs its address");
+        Served {
+            child,
+            addr,
+            log: Some(log),
+            dir,
+        }
+    }
+
+    /// Waits for the server to exit, then returns its status and its log lines.
+    fn wait(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.child.wait().expect("the server exits");
+        let lines = self
+            .log
+            .take()
+            .map(|log| log.join().expect("the log reader ran"))
+            .unwrap_or_default();
+        (status, lines)
+    }
+
+    /// Resident memory of the server process, from `/proc/PID/status`, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // A failed test must not leave a server running; after a clean stop this is a no-op.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[test]
 fn serve_answers_and_stops_cleanly_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("hookbox-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("hookbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[plugin]]\nname = \"keyword-filter\"\nsource = {:?}\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\ngrants = {{ config = {{ banned = \"spam\" }} }}\n",
-            plugin_dir().join("keyword_filter.wasm")
-        ),
-    )
-    .unwrap();
-    let mut child = hookbox()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("HOOKBOX_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hookbox serve starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.contains("hookbox serving")
-                .then(|| {
-                    line.split("addr=")
-                        .nth(1)?
-                        .split_whitespace()
-                        .next()
-                        .map(str::to_owned)
-                })
-                .flatten()
-        })
-        .expect("the server logs its address");
+    let mut served = Served::start(
+        "sigterm",
+        "[[plugin]]\nname = \"keyword-filter\"\nsource = \"keyword_filter.wasm\"\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\ngrants = { config = { banned = \"spam\" } }\n",
+    );
+    let addr = served.addr.clone();
 
     let body =
         std::fs::read_to_string(repo().join("examples/openim/before-send-single.json")).unwrap();
@@ -132,16 +204,15 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     assert!(answer.contains(r#""errCode":5001"#), "{answer}");
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &served.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    let (status, rest) = served.wait();
     assert!(
         status.success(),
         "hookbox exited with {status} after SIGTERM"
     );
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
         rest.iter().any(|l| l.contains("hookbox stopped")),
         "{rest:?}"
@@ -153,7 +224,6 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
             && l.contains("op-cli-42")),
         "{rest:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -216,5 +286,176 @@ fn validate_reports_world_imports_and_grants() {
     assert!(
         stdout.contains("REFUSED: not a WebAssembly component"),
         "{stdout}"
+    );
+}
+
+/// Catalogue #36: a plugin that writes 500 KB of log lines and 1 MB of stdout in one call is cut at the
+/// per-call budget (64 KiB by default, shared by `wasi:logging`, stdout and stderr), the cut is
+/// marked once, and the call still answers.
+#[test]
+fn a_log_flood_is_cut_at_the_budget_and_marked_once() {
+    let output = hookbox()
+        .arg("run")
+        .arg(plugin_path("fixture-scripted"))
+        .arg("--event")
+        .arg(repo().join("examples/openim/before-send-single.json"))
+        .args(["--config", "verdict=log-flood"])
+        .env("HOOKBOX_LOG", "info")
+        .output()
+        .expect("hookbox runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(OPENIM_ALLOW), "{stdout}");
+    let flood_line = "x".repeat(96);
+    let passed = stderr.lines().filter(|l| l.contains(&flood_line)).count();
+    // 64 KiB of ~100-byte lines: several hundred pass, not the 100,000 written.
+    assert!(
+        (100..=700).contains(&passed),
+        "{passed} flood lines reached the log"
+    );
+    let marks = stderr
+        .lines()
+        .filter(|l| l.contains("plugin log output truncated"))
+        .count();
+    assert_eq!(marks, 1, "{stderr}");
+    assert!(
+        stderr.len() < 256 * 1024,
+        "the log stays bounded: {} bytes",
+        stderr.len()
+    );
+}
+
+/// Issue #5's memory test: 100,000 callbacks through the real `hookbox serve`, half to a
+/// healthy plugin and half spread over plugins that trap, panic, fail, overflow their stack,
+/// return invalid JSON or a forbidden modify. Every answer is checked, and the server's
+/// resident memory after all of them stays within [`RSS_GROWTH_BOUND_KIB`] of what it was after
+/// the first 10,000 (the warm-up that fills the instance pool and the allocator's caches).
+#[test]
+fn a_hundred_thousand_good_and_bad_callbacks_leave_memory_flat() {
+    /// The bound stated in docs/security.md: no growth that scales with the request count.
+    const RSS_GROWTH_BOUND_KIB: u64 = 16 * 1024;
+    const TOTAL: usize = 100_000;
+    const WARM_UP: usize = 10_000;
+    const CLIENTS: usize = 8;
+    const SEND: &str = "callbackBeforeSendSingleMsgCommand";
+    /// (name, component, config, a before-callback of its own).
+    const BAD: &[(&str, &str, &str, &str)] = &[
+        (
+            "trap",
+            "fixture_trap",
+            "",
+            "callbackBeforeSendGroupMsgCommand",
+        ),
+        (
+            "panic",
+            "fixture_scripted",
+            "verdict = \"panic\"",
+            "callbackBeforeAddFriendCommand",
+        ),
+        (
+            "err",
+            "fixture_fail",
+            "",
+            "callbackBeforeCreateGroupCommand",
+        ),
+        (
+            "recurse",
+            "fixture_scripted",
+            "verdict = \"recurse\"",
+            "callbackBeforeJoinGroupCommand",
+        ),
+        (
+            "invalid-json",
+            "fixture_scripted",
+            "verdict = \"modify-raw:{not json\"",
+            "callbackBeforeInviteJoinGroupCommand",
+        ),
+        (
+            "forbidden-modify",
+            "fixture_scripted",
+            "verdict = 'modify:{\"nextCode\":1}'",
+            "callbackBeforeUserRegisterCommand",
+        ),
+    ];
+    let mut plugins = format!(
+        "[[plugin]]\nname = \"keyword-filter\"\nsource = \"keyword_filter.wasm\"\ncommands = [\"{SEND}\"]\ngrants = {{ config = {{ banned = \"spam\" }} }}\n"
+    );
+    for (name, component, config, command) in BAD {
+        // The breaker is off: with it on, a plugin failing every call would be skipped,
+        // and its failure path would not be exercised 8,000 times.
+        plugins += &format!(
+            "\n[[plugin]]\nname = \"{name}\"\nsource = \"{component}.wasm\"\ncommands = [\"{command}\"]\non_error = \"reject\"\non_error_code = 5900\nbreaker = {{ failures = 0 }}\ngrants = {{ config = {{ {config} }} }}\n"
+        );
+    }
+    let served = Served::start("memory", &plugins);
+    let body = |command: &str| {
+        format!(
+            r#"{{"callbackCommand":"{command}","operationID":"mem","sendID":"u1","recvID":"u2","groupID":"g1","contentType":101,"content":"{{\"content\":\"hello\"}}"}}"#
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Sends requests `from..to` (request i goes to the healthy plugin when even, else to
+    // a bad one in turn) over CLIENTS keep-alive connections; returns the wrong answers.
+    let send_range = |from: usize, to: usize| -> Vec<String> {
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..CLIENTS)
+                .map(|client| {
+                    let addr = served.addr.clone();
+                    let bodies: Vec<(String, String, i64)> = (from..to)
+                        .filter(|i| i % CLIENTS == client)
+                        .map(|i| {
+                            if i % 2 == 0 {
+                                (SEND.to_owned(), body(SEND), 0)
+                            } else {
+                                let command = BAD[(i / 2) % BAD.len()].3;
+                                (command.to_owned(), body(command), 5900)
+                            }
+                        })
+                        .collect();
+                    tokio::spawn(async move {
+                        let http = reqwest::Client::new();
+                        let mut wrong = Vec::new();
+                        for (command, body, expected) in bodies {
+                            let answer = http
+                                .post(format!("http://{addr}/openim/{command}"))
+                                .header("content-type", "application/json")
+                                .body(body)
+                                .send()
+                                .await;
+                            let text = match answer {
+                                Ok(answer) => answer.text().await.unwrap_or_default(),
+                                Err(e) => format!("request failed: {e}"),
+                            };
+                            let code = serde_json::from_str::<serde_json::Value>(&text)
+                                .ok()
+                                .and_then(|v| v["errCode"].as_i64());
+                            if code != Some(expected) && wrong.len() < 5 {
+                                wrong.push(format!("{command}: {text}"));
+                            }
+                        }
+                        wrong
+                    })
+                })
+                .collect();
+            let mut wrong = Vec::new();
+            for task in tasks {
+                wrong.extend(task.await.expect("client ran"));
+            }
+            wrong
+        })
+    };
+    assert_eq!(send_range(0, WARM_UP), Vec::<String>::new());
+    let warm = served.rss_kib();
+    assert_eq!(send_range(WARM_UP, TOTAL), Vec::<String>::new());
+    let after = served.rss_kib();
+    eprintln!("hookbox serve RSS: {warm} KiB after {WARM_UP} callbacks, {after} KiB after {TOTAL}");
+    assert!(
+        after <= warm + RSS_GROWTH_BOUND_KIB,
+        "RSS grew from {warm} KiB to {after} KiB"
     );
 }

@@ -1,36 +1,51 @@
-//! `hookbox-bench`: end-to-end throughput of hookbox against a native baseline.
+//! `hookbox-bench`: end-to-end throughput, latency and memory of hookbox against a native
+//! baseline.
 //!
 //! `cargo run --release -p hookbox-bench` builds nothing itself: it expects the release
 //! binaries (`cargo build --release -p hookbox -p hookbox-bench`) and the example plugins
 //! (`cargo build --release` in `plugins/`). It then starts, on loopback, hookbox serving
 //! `keyword-filter` with a fresh instance per call, hookbox serving it in reuse mode, and a
-//! native axum server that does the same work in-process (parse the OpenIM payload, read the
-//! text out of its JSON-string `content`, look for the banned words, write the same
-//! envelope); drives each with `wrk` (Debian package `wrk`) at the same concurrency with the
-//! same seed payload, rotating runs; and prints requests per second, the share of native,
-//! latency percentiles, and each server's resident memory idle and after its runs. Servers
-//! are pinned to vCPU 0 and wrk to vCPU 1 unless `--no-pin`.
+//! native axum server that does the same work in-process (`baseline`), and measures, in
+//! phases:
 //!
-//! The decision a reader may question: the baseline runs as this same binary's `baseline`
-//! subcommand, so both servers are separate release processes measured by the same external
-//! load generator, and neither shares a runtime with the load generator or the other.
+//! 1. **peak throughput** (`wrk`): each server driven by Debian's `wrk` at the same
+//!    concurrency with the same seed payload, rotating runs; prints requests per second, the
+//!    share of native, latency percentiles, and each server's resident memory idle and after
+//!    its runs.
+//! 2. **latency at a fixed rate** (`loadgen`): half the native peak measured in phase 1, sent
+//!    on a fixed schedule to each server, latency counted from each request's due time, every
+//!    answer checked.
+//! 3. with `--memory`, **memory** (`memory`): hookbox with the repository's example plugins,
+//!    RSS idle and after 100k and 1M requests.
+//!
+//! Servers are pinned to vCPU 0 and the load generators (wrk, `loadgen`) to vCPU 1 unless
+//! `--no-pin`.
+//!
+//! The decision a reader may question: the baseline and the fixed-rate load generator run
+//! as this same binary's subcommands, so every server and load generator is a separate
+//! release process, pinned on its own, and none shares a runtime with another.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use axum::body::Bytes;
-use axum::routing::post;
 use clap::{Parser, Subcommand};
+
+use crate::loadgen::LoadArgs;
+use crate::process::{ScratchDir, ServerProcess, format_mib, free_port, on_core};
+
+mod baseline;
+mod loadgen;
+mod memory;
+mod process;
+mod wrk;
 
 #[derive(Parser)]
 #[command(about = "Throughput of hookbox + keyword-filter against a native axum baseline")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Mode>,
-    /// Seconds per run.
+    /// Seconds per run (peak throughput and fixed rate alike).
     #[arg(long, default_value_t = 10)]
     seconds: u32,
     /// Open connections (and wrk threads = 1, so the load generator uses one core at most).
@@ -39,11 +54,25 @@ struct Cli {
     /// Runs per server, alternating.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
-    /// Do not pin the servers to vCPU 0 and wrk to vCPU 1 (`taskset`). Pinning makes runs
-    /// repeatable on a 2-core VM, where the scheduler otherwise moves the servers and the
-    /// load generator across cores between runs.
+    /// Do not pin the servers to vCPU 0 and the load generators to vCPU 1 (`taskset`).
+    /// Pinning makes runs repeatable on a 2-core VM, where the scheduler otherwise moves the
+    /// servers and the load generator across cores between runs.
     #[arg(long)]
     no_pin: bool,
+    /// Also run the memory phase: hookbox with the example plugins, RSS idle and after
+    /// `--memory-checkpoints` requests.
+    #[arg(long)]
+    memory: bool,
+    /// Run the memory phase only.
+    #[arg(long)]
+    memory_only: bool,
+    /// Configs the memory phase serves as one: the plugins of all, the other tables of the
+    /// first. Relative to the repository root.
+    #[arg(long, value_delimiter = ',', default_values = ["hookbox.toml", "plugins/languages.toml"])]
+    memory_configs: Vec<PathBuf>,
+    /// Requests answered in total at each memory reading after the idle one.
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+    memory_checkpoints: Vec<u64>,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +82,8 @@ enum Mode {
         #[arg(long)]
         listen: SocketAddr,
     },
+    /// Generate load and print a JSON report (used by the benchmark itself).
+    Load(LoadArgs),
 }
 
 const COMMAND: &str = "callbackBeforeSendSingleMsgCommand";
@@ -61,85 +92,60 @@ const ALLOW: &str = r#"{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","next
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Mode::Baseline { listen }) => baseline(listen),
-        None => compare(&cli),
+    match &cli.command {
+        Some(Mode::Baseline { listen }) => baseline::serve(*listen),
+        Some(Mode::Load(load)) => loadgen::generate(load),
+        None => run_phases(&cli),
     }
 }
 
-/// The same decision keyword-filter makes, written directly against the payload.
-fn decide(body: &[u8], banned: &[String]) -> Vec<u8> {
-    let Ok(serde_json::Value::Object(payload)) = serde_json::from_slice::<serde_json::Value>(body)
-    else {
-        return br#"{"code":"body_not_json"}"#.to_vec();
-    };
-    let text = payload
-        .get("content")
-        .and_then(|c| c.as_str())
-        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        .and_then(|c| {
-            c.get("content")
-                .and_then(|t| t.as_str())
-                .map(str::to_lowercase)
-        });
-    let hit = text.and_then(|text| {
-        banned
-            .iter()
-            .find(|word| text.contains(word.as_str()))
-            .cloned()
-    });
-    match hit {
-        None => ALLOW.as_bytes().to_vec(),
-        Some(word) => serde_json::to_vec(&serde_json::json!({
-            "actionCode": 0,
-            "errCode": 5001,
-            "errMsg": format!("message blocked by keyword-filter: contains banned word \"{word}\""),
-            "errDlt": "",
-            "nextCode": 1,
-        }))
-        .unwrap_or_default(),
+/// What every phase needs: where things are, and how to run them.
+struct Bench {
+    root: PathBuf,
+    /// The release `hookbox` binary.
+    hookbox: PathBuf,
+    /// The release `hookbox-bench` binary (this one), for its subcommands.
+    bench: PathBuf,
+    /// Configs, scripts, data_dirs and logs of this run; removed at the end.
+    scratch: ScratchDir,
+    pin: bool,
+    connections: u32,
+    seconds: u32,
+    rounds: u32,
+}
+
+impl Bench {
+    /// The vCPU servers run on, or `None` with `--no-pin`.
+    fn server_core(&self) -> Option<u32> {
+        self.pin.then_some(0)
+    }
+
+    /// The vCPU load generators run on, or `None` with `--no-pin`.
+    fn load_core(&self) -> Option<u32> {
+        self.pin.then_some(1)
     }
 }
 
-fn baseline(listen: SocketAddr) -> Result<()> {
-    let banned: Vec<String> = BANNED.split(',').map(str::to_owned).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let app = axum::Router::new().route(
-            &format!("/openim/{COMMAND}"),
-            post(move |body: Bytes| {
-                let banned = banned.clone();
-                async move {
-                    (
-                        [("content-type", "application/json")],
-                        decide(&body, &banned),
-                    )
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        axum::serve(listener, app).await?;
-        anyhow::Ok(())
-    })
-}
-
-struct Run {
-    requests_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-fn compare(cli: &Cli) -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+fn run_phases(cli: &Cli) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("bench/ has no parent directory")?
+        .to_owned();
     let release = root.join("target/release");
-    let plugin = root.join("plugins/target/wasm32-wasip2/release/keyword_filter.wasm");
-    for needed in [
-        release.join("hookbox"),
-        release.join("hookbox-bench"),
-        plugin.clone(),
-    ] {
+    let bench = Bench {
+        hookbox: release.join("hookbox"),
+        bench: release.join("hookbox-bench"),
+        scratch: ScratchDir::new()?,
+        pin: !cli.no_pin,
+        connections: cli.connections,
+        seconds: cli.seconds,
+        rounds: cli.rounds,
+        root,
+    };
+    let keyword_filter = bench
+        .root
+        .join("plugins/target/wasm32-wasip2/release/keyword_filter.wasm");
+    for needed in [&bench.hookbox, &bench.bench, &keyword_filter] {
         if !needed.exists() {
             bail!(
                 "{} is missing: run `cargo build --release -p hookbox -p hookbox-bench` and `cargo build --release` in plugins/",
@@ -147,81 +153,51 @@ fn compare(cli: &Cli) -> Result<()> {
             );
         }
     }
-    Command::new("wrk")
-        .arg("--version")
-        .output()
-        .context("wrk is not installed (apt-get install wrk)")?;
-
-    let dir = std::env::temp_dir().join(format!("hookbox-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let body = seed_payload();
-    let script = dir.join("post.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"operationID\"] = \"bench\"\nwrk.body = {}\n",
-            lua_string(&body)
-        ),
-    )?;
-
-    let hookbox_config = |addr: SocketAddr, instances: &str| -> Result<std::path::PathBuf> {
-        let config = dir.join(format!("hookbox-{instances}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"{addr}\"\ndata_dir = {:?}\n\n[[plugin]]\nname = \"keyword-filter\"\nsource = {:?}\ncommands = [\"{COMMAND}\"]\ninstances = \"{instances}\"\ngrants = {{ config = {{ banned = \"{BANNED}\" }} }}\n",
-                dir.join(format!("data-{instances}")),
-                plugin
-            ),
-        )?;
-        Ok(config)
-    };
-    let mut servers = Vec::new();
-    for instances in ["fresh", "reuse"] {
-        let addr = free_port()?;
-        let config = hookbox_config(addr, instances)?;
-        let mut cmd = on_core(cli.core(0), release.join("hookbox"));
-        cmd.args(["serve", "--config"])
-            .arg(&config)
-            .env("HOOKBOX_LOG", "warn");
-        servers.push((format!("hookbox, instances = \"{instances}\""), addr, cmd));
+    if !cli.memory_only {
+        compare(&bench, &keyword_filter)?;
     }
-    let baseline_addr = free_port()?;
-    let mut cmd = on_core(cli.core(0), release.join("hookbox-bench"));
-    cmd.args(["baseline", "--listen", &baseline_addr.to_string()]);
-    servers.push(("native axum baseline".to_owned(), baseline_addr, cmd));
-
-    let mut children = Vec::new();
-    let mut urls = Vec::new();
-    for (name, addr, mut cmd) in servers {
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("start {name}"))?;
-        let pid = child.id();
-        children.push(Guard(child));
-        wait_until_listening(addr)?;
-        let idle_rss = rss_kib(pid);
-        urls.push((
-            name,
-            format!("http://{addr}/openim/{COMMAND}"),
-            pid,
-            idle_rss,
-        ));
+    if cli.memory || cli.memory_only {
+        let configs: Vec<PathBuf> = cli
+            .memory_configs
+            .iter()
+            .map(|config| bench.root.join(config))
+            .collect();
+        memory::run(&bench, &configs, &cli.memory_checkpoints)?;
     }
+    Ok(())
+}
 
-    let mut results: Vec<Vec<Run>> = urls.iter().map(|_| Vec::new()).collect();
-    for round in 0..cli.rounds {
+/// A server under comparison.
+struct Server {
+    name: String,
+    url: String,
+    process: ServerProcess,
+    idle_kib: Option<u64>,
+}
+
+/// Phases 1 and 2: peak throughput with wrk, then latency at half the native peak.
+fn compare(bench: &Bench, keyword_filter: &Path) -> Result<()> {
+    wrk::check_installed()?;
+    let script = wrk::write_post_script(bench.scratch.path(), &seed_payload())?;
+    let servers = start_servers(bench, keyword_filter)?;
+
+    let mut results: Vec<Vec<wrk::Run>> = servers.iter().map(|_| Vec::new()).collect();
+    for round in 0..bench.rounds {
         // Rotate which server goes first so drift of the machine hits all alike.
-        let n = urls.len();
+        let n = servers.len();
         for k in 0..n {
             let i = (k + round as usize) % n;
-            let run = wrk(&urls[i].1, &script, cli)?;
+            let run = wrk::run(
+                &servers[i].url,
+                &script,
+                bench.load_core(),
+                bench.connections,
+                bench.seconds,
+            )?;
             eprintln!(
                 "round {} {:<32} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
                 round + 1,
-                urls[i].0,
+                servers[i].name,
                 run.requests_per_sec,
                 run.p50_ms,
                 run.p99_ms
@@ -229,18 +205,18 @@ fn compare(cli: &Cli) -> Result<()> {
             results[i].push(run);
         }
     }
-    let final_rss: Vec<Option<u64>> = urls.iter().map(|(_, _, pid, _)| rss_kib(*pid)).collect();
-    drop(children);
+    // Read before phase 2, so "after" means after the same wrk runs for every server.
+    let final_kib: Vec<Option<u64>> = servers.iter().map(|s| s.process.rss_kib()).collect();
 
     println!(
         "\n{} s per run, {} connections, {} rounds, rotating{}; median of rounds:",
-        cli.seconds,
-        cli.connections,
-        cli.rounds,
-        if cli.no_pin {
-            ""
-        } else {
+        bench.seconds,
+        bench.connections,
+        bench.rounds,
+        if bench.pin {
             ", servers on vCPU 0 and wrk on vCPU 1"
+        } else {
+            ""
         }
     );
     println!("| server | req/s | % of native | p50 ms | p99 ms | RSS idle MiB | RSS after MiB |");
@@ -249,111 +225,136 @@ fn compare(cli: &Cli) -> Result<()> {
         .iter()
         .map(|runs| median(runs.iter().map(|r| r.requests_per_sec)))
         .collect();
-    let native = medians.last().copied().unwrap_or(0.0);
-    let mib =
-        |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
-    for (i, (name, _, _, idle_rss)) in urls.iter().enumerate() {
+    // `start_servers` starts the native baseline last.
+    let native_peak = medians.last().copied().unwrap_or(0.0);
+    for (i, server) in servers.iter().enumerate() {
         let p50 = median(results[i].iter().map(|r| r.p50_ms));
         let p99 = median(results[i].iter().map(|r| r.p99_ms));
         println!(
-            "| {name} | {:.0} | {:.1} % | {p50:.2} | {p99:.2} | {} | {} |",
+            "| {} | {:.0} | {:.1} % | {p50:.2} | {p99:.2} | {} | {} |",
+            server.name,
             medians[i],
-            100.0 * medians[i] / native,
-            mib(*idle_rss),
-            mib(final_rss[i]),
+            100.0 * medians[i] / native_peak,
+            format_mib(server.idle_kib),
+            format_mib(final_kib[i]),
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+
+    fixed_rate(bench, &servers, native_peak / 2.0)
+}
+
+/// hookbox fresh, hookbox reuse, and the native baseline last, each listening.
+fn start_servers(bench: &Bench, keyword_filter: &Path) -> Result<Vec<Server>> {
+    let dir = bench.scratch.path();
+    let mut commands = Vec::new();
+    for instances in ["fresh", "reuse"] {
+        let addr = free_port()?;
+        let config = dir.join(format!("hookbox-{instances}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"{addr}\"\ndata_dir = {:?}\n\n[[plugin]]\nname = \"keyword-filter\"\nsource = {:?}\ncommands = [\"{COMMAND}\"]\ninstances = \"{instances}\"\ngrants = {{ config = {{ banned = \"{BANNED}\" }} }}\n",
+                dir.join(format!("data-{instances}")),
+                keyword_filter
+            ),
+        )?;
+        let mut command = on_core(bench.server_core(), &bench.hookbox);
+        command
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("HOOKBOX_LOG", "warn");
+        commands.push((
+            format!("hookbox, instances = \"{instances}\""),
+            addr,
+            command,
+        ));
+    }
+    let addr = free_port()?;
+    let mut command = on_core(bench.server_core(), &bench.bench);
+    command.args(["baseline", "--listen", &addr.to_string()]);
+    commands.push(("native axum baseline".to_owned(), addr, command));
+
+    let mut servers = Vec::new();
+    for (i, (name, addr, command)) in commands.into_iter().enumerate() {
+        let process = ServerProcess::start(command, addr, &dir.join(format!("server-{i}.log")))?;
+        servers.push(Server {
+            idle_kib: process.rss_kib(),
+            url: format!("http://{addr}/openim/{COMMAND}"),
+            name,
+            process,
+        });
+    }
+    Ok(servers)
+}
+
+/// Phase 2: each server in turn at `rate` for `bench.seconds`, open loop.
+fn fixed_rate(bench: &Bench, servers: &[Server], rate: f64) -> Result<()> {
+    let requests = loadgen::requests_for(rate, f64::from(bench.seconds));
+    if requests == 0 {
+        bail!(
+            "no fixed-rate run: the native peak was {:.0} req/s",
+            2.0 * rate
+        );
+    }
+    let mut reports = Vec::new();
+    for server in servers {
+        let load = LoadArgs {
+            url: server.url.clone(),
+            connections: bench.connections,
+            requests,
+            rate: Some(rate),
+        };
+        let report = loadgen::run(&bench.bench, bench.load_core(), &load)?;
+        eprintln!(
+            "fixed rate {:<32} {:>9.0} req/s  p50 {}  p99 {}  errors {}  missed {}",
+            server.name,
+            report.achieved_per_sec(),
+            format_ms(report.p50_ms),
+            format_ms(report.p99_ms),
+            report.errors,
+            report.missed
+        );
+        reports.push(report);
+    }
+
+    println!(
+        "\nFixed rate: half the native peak, {rate:.0} req/s for {} s ({requests} requests) over {} connections, open loop{}; latency from each request's due time:",
+        bench.seconds,
+        bench.connections,
+        if bench.pin { ", load on vCPU 1" } else { "" }
+    );
+    println!(
+        "| server | target req/s | achieved req/s | p50 ms | p99 ms | max ms | errors | missed |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (server, report) in servers.iter().zip(&reports) {
+        println!(
+            "| {} | {rate:.0} | {:.0} | {} | {} | {} | {} | {} |",
+            server.name,
+            report.achieved_per_sec(),
+            format_ms(report.p50_ms),
+            format_ms(report.p99_ms),
+            format_ms(report.max_ms),
+            report.errors,
+            report.missed
+        );
+    }
+    for (server, report) in servers.iter().zip(&reports) {
+        if let Some(error) = &report.first_error {
+            println!("{}: first error: {error}", server.name);
+        }
+    }
     Ok(())
 }
 
-fn wrk(url: &str, script: &Path, cli: &Cli) -> Result<Run> {
-    let output = on_core(cli.core(1), "wrk")
-        .args([
-            "-t1",
-            "--latency",
-            "-c",
-            &cli.connections.to_string(),
-            "-d",
-            &format!("{}s", cli.seconds),
-            "-s",
-        ])
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("run wrk")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if text.contains("Non-2xx") {
-        bail!("non-2xx answers during the run:\n{text}");
-    }
-    let field = |label: &str| -> Option<&str> {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split_whitespace().nth(1))
-    };
-    let requests_per_sec = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .context("wrk printed no Requests/sec")?;
-    let p50_ms = field("50%")
-        .and_then(parse_duration_ms)
-        .context("wrk printed no 50%")?;
-    let p99_ms = field("99%")
-        .and_then(parse_duration_ms)
-        .context("wrk printed no 99%")?;
-    Ok(Run {
-        requests_per_sec,
-        p50_ms,
-        p99_ms,
-    })
-}
-
-/// wrk prints latencies as `812.00us`, `1.23ms` or `2.01s`.
-fn parse_duration_ms(text: &str) -> Option<f64> {
-    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        return None;
-    };
-    number.parse::<f64>().ok().map(|n| n * factor)
+fn format_ms(ms: Option<f64>) -> String {
+    ms.map_or("-".to_owned(), |ms| format!("{ms:.2}"))
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
-impl Cli {
-    /// The vCPU a process runs on, or `None` with `--no-pin`.
-    fn core(&self, core: u32) -> Option<u32> {
-        (!self.no_pin).then_some(core)
-    }
-}
-
-/// `program`, run on `core` through `taskset` (which execs it: the child's pid is the
-/// program's), or as it is.
-fn on_core(core: Option<u32>, program: impl AsRef<std::ffi::OsStr>) -> Command {
-    match core {
-        Some(core) => {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", &core.to_string()]).arg(program);
-            taskset
-        }
-        None => Command::new(program),
-    }
-}
-
-/// Resident memory of process `pid` in KiB (`VmRSS`), if it can be read.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The OpenIM seed payload (a clean text message: the common case is allow).
@@ -367,34 +368,4 @@ fn seed_payload() -> String {
         "faceURL": "http://example.com/path/to/face/image.png", "ex": "Extra data", "recvID": "user456"
     })
     .to_string()
-}
-
-fn lua_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn free_port() -> Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
-fn wait_until_listening(addr: SocketAddr) -> Result<()> {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("nothing listens on {addr} after 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-/// Kills the server process when the benchmark ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

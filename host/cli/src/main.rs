@@ -13,10 +13,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use hookbox_registry::{Registry, RegistryOptions, Store};
 use hookbox_runtime::{Runtime, RuntimeConfig};
+use hookbox_server::config::TelemetryConfig;
 use hookbox_server::{Admin, App, Config, stores};
 
 mod push;
 mod run;
+mod telemetry;
 mod validate;
 mod watch;
 
@@ -64,34 +66,38 @@ struct ServeArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            // Read before anything logs: the `[telemetry]` table says where traces go.
+            let config = Config::load(&args.config)?;
+            let telemetry = config.telemetry.clone();
+            traced(cli.log_format, Some(&telemetry), serve(args, config))
+        }
+        Command::Run(args) => traced(cli.log_format, None, run::run(args)),
+        Command::Push(args) => traced(cli.log_format, None, push::push(args)),
+        Command::Validate(args) => traced(cli.log_format, None, async { validate::validate(args) }),
+    }
+}
+
+/// Sets up the log (and trace export), runs `work` on a multi-threaded runtime, and flushes
+/// the traces once the runtime is gone (the exporter's HTTP client blocks).
+fn traced(
+    format: LogFormat,
+    telemetry: Option<&TelemetryConfig>,
+    work: impl Future<Output = Result<()>>,
+) -> Result<()> {
+    let telemetry = telemetry::init(format, telemetry)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Run(args) => runtime.block_on(run::run(args)),
-        Command::Push(args) => runtime.block_on(push::push(args)),
-        Command::Validate(args) => validate::validate(args),
-    }
+    let result = runtime.block_on(work);
+    drop(runtime);
+    telemetry.shutdown();
+    result
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKBOX_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-async fn serve(args: ServeArgs) -> Result<()> {
-    let config = Config::load(&args.config)?;
+async fn serve(args: ServeArgs, config: Config) -> Result<()> {
     let base = config_dir(&args.config);
     if args.build {
         build_plugins(&config, &base).await?;

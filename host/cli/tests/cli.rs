@@ -140,6 +140,43 @@ impl Served {
         }
     }
 
+    /// Sends the example before-send message (which keyword-filter blocks) with
+    /// `operation_id`, and returns the answer's body.
+    fn send_example(&self, operation_id: &str) -> String {
+        let body = std::fs::read_to_string(repo().join("examples/openim/before-send-single.json"))
+            .unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                reqwest::Client::new()
+                    .post(format!(
+                        "http://{}/openim/callbackBeforeSendSingleMsgCommand",
+                        self.addr
+                    ))
+                    .header("operationID", operation_id)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("request reaches hookbox")
+                    .text()
+                    .await
+                    .unwrap()
+            })
+    }
+
+    /// SIGTERM, then [`Served::wait`].
+    fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        self.wait()
+    }
+
     /// Waits for the server to exit, then returns its status and its log lines.
     fn wait(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().expect("the server exits");
@@ -172,43 +209,15 @@ impl Drop for Served {
     }
 }
 
+const KEYWORD_FILTER: &str = "[[plugin]]\nname = \"keyword-filter\"\nsource = \"keyword_filter.wasm\"\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\ngrants = { config = { banned = \"spam\" } }\n";
+
 #[test]
 fn serve_answers_and_stops_cleanly_on_sigterm() {
-    let mut served = Served::start(
-        "sigterm",
-        "[[plugin]]\nname = \"keyword-filter\"\nsource = \"keyword_filter.wasm\"\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\ngrants = { config = { banned = \"spam\" } }\n",
-    );
-    let addr = served.addr.clone();
-
-    let body =
-        std::fs::read_to_string(repo().join("examples/openim/before-send-single.json")).unwrap();
-    let answer = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            reqwest::Client::new()
-                .post(format!(
-                    "http://{addr}/openim/callbackBeforeSendSingleMsgCommand"
-                ))
-                .header("operationID", "op-cli-42")
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("request reaches hookbox")
-                .text()
-                .await
-                .unwrap()
-        });
+    let mut served = Served::start("sigterm", KEYWORD_FILTER);
+    let answer = served.send_example("op-cli-42");
     assert!(answer.contains(r#""errCode":5001"#), "{answer}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &served.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let (status, rest) = served.wait();
+    let (status, rest) = served.terminate();
     assert!(
         status.success(),
         "hookbox exited with {status} after SIGTERM"
@@ -458,4 +467,164 @@ fn a_hundred_thousand_good_and_bad_callbacks_leave_memory_flat() {
         after <= warm + RSS_GROWTH_BOUND_KIB,
         "RSS grew from {warm} KiB to {after} KiB"
     );
+}
+
+/// A config asking for trace export is refused by a binary built without it, instead of
+/// starting and dropping the traces.
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn a_binary_without_otlp_refuses_a_config_that_exports_traces() {
+    let dir = std::env::temp_dir().join(format!("hookbox-cli-no-otlp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("hookbox.toml");
+    std::fs::write(
+        &config,
+        "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\n",
+    )
+    .unwrap();
+    let output = hookbox()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("hookbox runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("--features otlp"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue #8: with `[telemetry] otlp_endpoint`, a callback's span (with its operationID) and
+/// its plugin's child span reach an OTLP/HTTP collector, here a loopback sink that records
+/// what is POSTed to it; the spans still buffered at SIGTERM are flushed before exit.
+#[cfg(feature = "otlp")]
+#[test]
+fn traces_reach_an_otlp_collector_with_the_operation_id() {
+    let sink = otlp_sink::Sink::start();
+    let mut served = Served::start(
+        "otlp",
+        &format!(
+            "[telemetry]\notlp_endpoint = \"http://{}/v1/traces\"\nservice_name = \"hookbox-otlp-test\"\n\n{KEYWORD_FILTER}",
+            sink.addr
+        ),
+    );
+    let answer = served.send_example("op-otlp-7");
+    assert!(answer.contains(r#""errCode":5001"#), "{answer}");
+    let (status, log) = served.terminate();
+    assert!(status.success(), "{status}: {log:?}");
+
+    let posts = sink.posts();
+    assert!(!posts.is_empty(), "nothing was exported: {log:?}");
+    for post in &posts {
+        assert_eq!(post.path, "/v1/traces");
+        assert_eq!(post.content_type, "application/x-protobuf");
+    }
+    // Protobuf carries strings as they are: the spans' names and attribute values can be
+    // found in the bytes without decoding the message.
+    let exported: Vec<u8> = posts.iter().flat_map(|p| p.body.clone()).collect();
+    let has = |text: &str| exported.windows(text.len()).any(|w| w == text.as_bytes());
+    // The plugin span's `version` is the component's sha256: only that span carries it.
+    let version = {
+        use sha2::Digest as _;
+        let wasm = std::fs::read(plugin_dir().join("keyword_filter.wasm")).unwrap();
+        format!("{:x}", sha2::Sha256::digest(wasm))
+    };
+    for expected in [
+        "hookbox-otlp-test",
+        "callback",
+        "callbackBeforeSendSingleMsgCommand",
+        "op-otlp-7",
+        "plugin",
+        "keyword-filter",
+        &version,
+    ] {
+        assert!(has(expected), "{expected:?} is not in the exported spans");
+    }
+}
+
+/// A minimal OTLP/HTTP collector for the trace test: it answers every POST with 200 and
+/// keeps what was posted.
+#[cfg(feature = "otlp")]
+mod otlp_sink {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    pub(crate) struct Post {
+        pub(crate) path: String,
+        pub(crate) content_type: String,
+        pub(crate) body: Vec<u8>,
+    }
+
+    pub(crate) struct Sink {
+        pub(crate) addr: SocketAddr,
+        posts: Arc<Mutex<Vec<Post>>>,
+    }
+
+    impl Sink {
+        pub(crate) fn start() -> Sink {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let posts = Arc::new(Mutex::new(Vec::new()));
+            let kept = posts.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().map_while(Result::ok) {
+                    let kept = kept.clone();
+                    std::thread::spawn(move || serve(stream, &kept));
+                }
+            });
+            Sink { addr, posts }
+        }
+
+        pub(crate) fn posts(&self) -> Vec<Post> {
+            std::mem::take(&mut *self.posts.lock().unwrap())
+        }
+    }
+
+    /// Reads requests off one keep-alive connection until it closes.
+    fn serve(stream: TcpStream, posts: &Mutex<Vec<Post>>) {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        loop {
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                return;
+            }
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_owned();
+            let (mut length, mut content_type) = (0usize, String::new());
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    match name.to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.trim().parse().unwrap_or(0),
+                        "content-type" => content_type = value.trim().to_owned(),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            posts.lock().unwrap().push(Post {
+                path,
+                content_type,
+                body,
+            });
+            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+            if writer.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
 }

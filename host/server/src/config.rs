@@ -33,6 +33,9 @@ pub struct Config {
     /// The durable queue of after-callbacks.
     #[serde(default)]
     pub queue: QueueSettings,
+    /// Where traces go besides the log.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// The plugins, as `[[plugin]]` tables.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginManifest>,
@@ -97,6 +100,29 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             max_in_flight_per_source: 256,
             max_connections: 4096,
+        }
+    }
+}
+
+/// `[telemetry]`. Read once at start: a change needs a restart (the file watcher reloads
+/// plugins, not the process's tracing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP traces URL, `/v1/traces` included (a collector's default is
+    /// `http://127.0.0.1:4318/v1/traces`); none = no trace export. Needs a `hookbox` built
+    /// with `--features otlp`, which refuses to start otherwise rather than drop the traces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "hookbox".to_owned(),
         }
     }
 }
@@ -256,6 +282,16 @@ impl Config {
             return Err("server.data_dir must not be empty".to_owned());
         }
         self.check_ingress_limits()?;
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(format!(
+                "telemetry.otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"
+            ));
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            return Err("telemetry.service_name must not be empty".to_owned());
+        }
         self.kv.check()?;
         self.queue.check()?;
         let mut names = std::collections::HashSet::new();
@@ -383,6 +419,34 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("hookbox.toml"))
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default_and_its_url_is_checked() {
+        let config = parse("").unwrap();
+        assert_eq!(config.telemetry.otlp_endpoint, None);
+        assert_eq!(config.telemetry.service_name, "hookbox");
+        let config = parse(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\nservice_name = \"im-hooks\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.telemetry.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        for bad in [
+            "otlp_endpoint = \"collector:4318\"",
+            "service_name = \" \"",
+            "otlp = true",
+        ] {
+            let err = parse(&format!("[telemetry]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("telemetry") || err.contains("otlp"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! `cargo bench -p hookbox-tests --bench chains` runs `run_chain` on the live snapshot, as the
 //! server does for a callback, with `keyword-filter` on a typical OpenIM message, and prints
 //! medians and p99s. The chain's plugins are five copies of keyword-filter, so the ratio is
-//! per-plugin overhead, not different work. Numbers, not assertions.
+//! per-plugin overhead, not different work. The three cases are measured in alternating
+//! rounds, so none of them alone pays for a cold pool or a noisy minute. Numbers, not
+//! assertions.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use hookbox_tests::{openim_text_message, plugin_dir};
 const SEND: &str = "callbackBeforeSendSingleMsgCommand";
 const WARMUP: usize = 500;
 const CALLS: usize = 10_000;
+/// Each case runs `CALLS / ROUNDS` callbacks per round, the cases taking turns.
+const ROUNDS: usize = 5;
 
 fn manifest(name: &str, command: &str) -> PluginManifest {
     serde_json::from_value(serde_json::json!({
@@ -29,25 +33,37 @@ fn manifest(name: &str, command: &str) -> PluginManifest {
     .expect("a valid manifest")
 }
 
-/// Median and p99 of one callback through the chain for [`SEND`] with `plugins` loaded.
-fn measure(
+/// A registry with `plugins` loaded.
+fn loaded(
     tokio: &tokio::runtime::Runtime,
     runtime: &Arc<Runtime>,
     plugins: Vec<PluginManifest>,
-) -> (Duration, Duration) {
+) -> Registry {
     let registry = Registry::new(runtime.clone());
     tokio
         .block_on(registry.load_all(&plugins, plugin_dir()))
         .expect("plugins load");
+    registry
+}
+
+/// Times `calls` callbacks through the chain for [`SEND`] (after `warmup` untimed ones),
+/// appending each to `times`.
+fn measure(
+    tokio: &tokio::runtime::Runtime,
+    runtime: &Arc<Runtime>,
+    registry: &Registry,
+    warmup: usize,
+    calls: usize,
+    times: &mut Vec<Duration>,
+) {
     let event = Event {
         dialect: DialectKind::Openim,
         command: SEND.to_owned(),
         payload: openim_text_message(SEND, "hello there, how are you?").to_string(),
         metadata: vec![("operationID".into(), "bench".into())],
     };
-    let mut times = Vec::with_capacity(CALLS);
     tokio.block_on(async {
-        for i in 0..WARMUP + CALLS {
+        for i in 0..warmup + calls {
             let started = Instant::now();
             let snapshot = registry.snapshot();
             let report = run_chain(
@@ -61,11 +77,15 @@ fn measure(
             .await;
             let elapsed = started.elapsed();
             assert_eq!(report.verdict.kind(), "allow");
-            if i >= WARMUP {
+            if i >= warmup {
                 times.push(elapsed);
             }
         }
     });
+}
+
+/// Median and p99.
+fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort_unstable();
     (times[times.len() / 2], times[times.len() * 99 / 100])
 }
@@ -103,11 +123,6 @@ fn main() {
         println!("{case:<52} {:>10.1} {:>10.1}", micros(median), micros(p99));
         median
     };
-    let one = row("chain of 1", measure(&tokio, &runtime, copies(1, SEND)));
-    let five = row(
-        "chain of 5 (same command)",
-        measure(&tokio, &runtime, copies(5, SEND)),
-    );
     let mut crowd = copies(1, SEND);
     for i in 0..99 {
         crowd.push(manifest(
@@ -115,10 +130,30 @@ fn main() {
             &format!("callbackBeforeOther{i}Command"),
         ));
     }
-    let crowded = row(
-        "chain of 1, 100 plugins loaded",
-        measure(&tokio, &runtime, crowd),
-    );
+    let cases = [
+        ("chain of 1", loaded(&tokio, &runtime, copies(1, SEND))),
+        (
+            "chain of 5 (same command)",
+            loaded(&tokio, &runtime, copies(5, SEND)),
+        ),
+        (
+            "chain of 1, 100 plugins loaded",
+            loaded(&tokio, &runtime, crowd),
+        ),
+    ];
+    let mut times: Vec<Vec<Duration>> = cases.iter().map(|_| Vec::with_capacity(CALLS)).collect();
+    for round in 0..ROUNDS {
+        let warmup = if round == 0 { WARMUP } else { 0 };
+        for ((_, registry), times) in cases.iter().zip(&mut times) {
+            measure(&tokio, &runtime, registry, warmup, CALLS / ROUNDS, times);
+        }
+    }
+    let medians: Vec<Duration> = cases
+        .iter()
+        .zip(times)
+        .map(|((case, _), times)| row(case, percentiles(times)))
+        .collect();
+    let (one, five, crowded) = (medians[0], medians[1], medians[2]);
     println!(
         "chain of 5 / chain of 1 = {:.2} (target ≤ 5); 100 loaded / 1 loaded = {:.2} (target ≈ 1)",
         five.as_secs_f64() / one.as_secs_f64(),

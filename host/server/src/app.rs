@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::ingress;
 use crate::listener::{ConnectionLimits, Endpoint};
 use crate::metrics::Metrics;
+use crate::replay::ReplayCache;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -53,6 +54,31 @@ pub struct TencentEndpoint {
     pub max_skew_secs: u64,
     /// The answer leaves within this time of the request arriving.
     pub answer_within: Duration,
+    /// Answers to signed before-callbacks, for replays (`replay_cache`, and a kv store).
+    pub(crate) replays: Option<ReplayCache>,
+}
+
+/// The replay cache of `[tencent]`, in the registry's kv store; none without one (an
+/// embedding without a store), which is logged.
+fn replay_cache(
+    tencent: &crate::config::TencentConfig,
+    registry: &Registry,
+) -> Result<Option<ReplayCache>, ConfigError> {
+    if !tencent.replay_cache {
+        return Ok(None);
+    }
+    let Some(store) = registry.kv_store() else {
+        tracing::warn!(
+            "[tencent] replay_cache is on, but this hookbox has no kv store: replays run the plugins again"
+        );
+        return Ok(None);
+    };
+    ReplayCache::new(store, tencent.max_skew_secs)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid {
+            path: "[tencent]".into(),
+            message: format!("replay cache: {e}"),
+        })
 }
 
 /// Counters of things operators want to know about.
@@ -66,6 +92,8 @@ pub struct Counters {
     pub plugin_calls: AtomicU64,
     /// Plugin calls that failed and were replaced by their `on_error` answer.
     pub plugin_failures: AtomicU64,
+    /// Signed Tencent before-callbacks answered from the replay cache.
+    pub replays: AtomicU64,
     /// Requests refused because their authentication failed (Tencent `Sign`, `SdkAppid`).
     pub auth_failures: AtomicU64,
 }
@@ -117,6 +145,7 @@ impl App {
                     })?,
                 max_skew_secs: tencent.max_skew_secs,
                 answer_within: Duration::from_millis(tencent.answer_within_ms),
+                replays: replay_cache(tencent, &registry)?,
             }),
         };
         if let Some(endpoint) = &tencent {

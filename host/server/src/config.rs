@@ -158,9 +158,18 @@ pub struct TencentConfig {
     /// waits 2 s and then delivers the message as if we had allowed it). At most 1500.
     #[serde(default = "default_answer_within_ms")]
     pub answer_within_ms: u64,
+    /// A signed before-callback that arrives again unchanged while its signature is valid
+    /// gets the first answer, without running the plugins again (kept in the kv store, so
+    /// replicas sharing Redis share it).
+    #[serde(default = "default_replay_cache")]
+    pub replay_cache: bool,
     /// The apps whose callbacks are accepted, as `[[tencent.app]]` tables.
     #[serde(rename = "app")]
     pub apps: Vec<TencentAppConfig>,
+}
+
+fn default_replay_cache() -> bool {
+    true
 }
 
 /// `[[tencent.app]]`: one SDKAppID and where its callback token comes from.

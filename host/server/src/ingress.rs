@@ -116,17 +116,48 @@ async fn handle_tencent(
         }
     })?;
     let deadline = (arrived + endpoint.answer_within).min(request_deadline);
-    Ok(answer(app, &callback, DialectKind::Tencent, Some(deadline)).await)
+    // A signed before-callback seen before, byte for byte, gets the answer it got then
+    // (catalogue #12). After-callbacks are deduplicated by the queue instead.
+    let replay = match (&endpoint.replays, callback.phase) {
+        (Some(cache), Phase::Before) => cache.key(uri.query(), &body).map(|key| (cache, key)),
+        _ => None,
+    };
+    if let Some((cache, key)) = &replay
+        && let Some(envelope) = cache.answered(key).await
+    {
+        Counters::add(&app.counters.replays, 1);
+        tracing::info!(
+            command = %callback.event.command,
+            message_key = callback.message_key().unwrap_or(""),
+            "replayed Tencent callback: answered as before, no plugin ran"
+        );
+        return Ok(json_response(envelope));
+    }
+    let envelope = envelope(app, &callback, DialectKind::Tencent, Some(deadline)).await;
+    if let Some((cache, key)) = &replay {
+        cache.remember(key, &envelope, unix_now()).await;
+    }
+    Ok(json_response(envelope))
 }
 
-/// Run the chain for a parsed callback and render the dialect's envelope. Never fails: a
-/// parsed callback always gets an envelope.
+/// [`envelope`] as the HTTP answer.
 async fn answer(
     app: &App,
     callback: &Callback,
     dialect: DialectKind,
     deadline: Option<Instant>,
 ) -> Response {
+    json_response(envelope(app, callback, dialect, deadline).await)
+}
+
+/// Run the chain for a parsed callback and render the dialect's envelope. Never fails: a
+/// parsed callback always gets an envelope.
+async fn envelope(
+    app: &App,
+    callback: &Callback,
+    dialect: DialectKind,
+    deadline: Option<Instant>,
+) -> Vec<u8> {
     let event = &callback.event;
     let span = tracing::info_span!(
         "callback",
@@ -188,7 +219,7 @@ async fn answer(
             plugins = report.steps.len(),
             "callback answered"
         );
-        json_response(render(dialect, callback, &report.verdict))
+        render(dialect, callback, &report.verdict)
     }
     .instrument(span)
     .await

@@ -36,6 +36,7 @@ pub mod error;
 mod ingress;
 pub mod listener;
 pub mod metrics;
+mod replay;
 pub mod stores;
 
 pub use admin::Admin;

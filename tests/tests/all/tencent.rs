@@ -1,13 +1,16 @@
 //! Tencent Cloud Chat webhooks over real HTTP: authentication before any plugin runs,
 //! envelopes and ErrorCode ranges, masking that leaves other elements alone, the answer
-//! budget, and one plugin serving both IM servers.
+//! budget, replays answered from the replay cache, and one plugin serving both IM servers.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use hookbox_kv::{KvStore, testing::RedisServer};
+use hookbox_registry::{Registry, RegistryOptions};
 use hookbox_tests::{
-    OPENIM_ALLOW, TENCENT_ALLOW, TENCENT_APP, TestServer, openim_text_message, tencent_message,
-    tencent_query, unix_now,
+    OPENIM_ALLOW, TENCENT_ALLOW, TENCENT_APP, TestServer, openim_text_message, shared_runtime,
+    temp_dir, tencent_message, tencent_query, unix_now,
 };
 use serde_json::json;
 
@@ -257,4 +260,103 @@ async fn a_plugin_that_never_answers_cannot_hold_the_answer_past_the_budget() {
         answer.elapsed
     );
     server.stop().await;
+}
+
+/// A hookbox with `[tencent]` and keyword-filter whose kv store is `store`.
+async fn start_with_store(store: KvStore) -> TestServer {
+    let options = RegistryOptions {
+        kv: Some(store),
+        ..RegistryOptions::default()
+    };
+    let registry = Arc::new(Registry::open(shared_runtime(), options).expect("the registry opens"));
+    TestServer::start_on(
+        registry,
+        &(tencent_section(1400) + &keyword_filter("")),
+        &[(TOKEN_VAR, TOKEN)],
+    )
+    .await
+}
+
+/// Catalogue #12: a signed before-callback sent again unchanged within its window gets the
+/// identical envelope and no plugin runs; a new signature time or another body is a new
+/// request; after-callbacks are not cached (the queue deduplicates them).
+#[tokio::test]
+async fn a_replayed_signed_callback_gets_the_first_answer_and_runs_no_plugin() {
+    let dir = temp_dir("tencent-replay");
+    let store = KvStore::open_embedded(&dir.join("kv.redb"))
+        .await
+        .expect("the store opens");
+    let server = start_with_store(store).await;
+    let calls = || server.app.counters.plugin_calls.load(Ordering::Relaxed);
+    let now = unix_now();
+    let query = tencent_query(GROUP_SEND, TENCENT_APP, Some(TOKEN), now);
+    let body = tencent_message(GROUP_SEND, "red packet SPAM now").to_string();
+    let url = format!("/tencent?{query}");
+
+    let first = server.post(&url, &[], body.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(calls(), 1);
+    let replay = server.post(&url, &[], body.clone()).await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.body, first.body, "the same envelope");
+    assert_eq!(calls(), 1, "no plugin ran for the replay");
+    assert_eq!(server.app.counters.replays.load(Ordering::Relaxed), 1);
+
+    // Tencent's Sign covers the time, not the body: another body under the same signature
+    // is not a replay, and neither is the same body signed a second later.
+    let other = server
+        .post(&url, &[], tencent_message(GROUP_SEND, "hello").to_string())
+        .await;
+    assert_eq!(other.body, TENCENT_ALLOW);
+    assert_eq!(calls(), 2);
+    let later = tencent_query(GROUP_SEND, TENCENT_APP, Some(TOKEN), now + 1);
+    server
+        .post(&format!("/tencent?{later}"), &[], body.clone())
+        .await;
+    assert_eq!(calls(), 3);
+
+    let after = tencent_message("Group.CallbackAfterSendMsg", "hello").to_string();
+    let after_url = format!(
+        "/tencent?{}",
+        tencent_query("Group.CallbackAfterSendMsg", TENCENT_APP, Some(TOKEN), now)
+    );
+    server.post(&after_url, &[], after.clone()).await;
+    server.post(&after_url, &[], after).await;
+    assert_eq!(calls(), 5, "after-callbacks run each time");
+    assert_eq!(server.app.counters.replays.load(Ordering::Relaxed), 1);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Catalogue #12, across replicas: with a shared Redis, a request answered by one hookbox
+/// and replayed to another gets the first answer from the second, which runs no plugin.
+#[tokio::test]
+async fn replicas_sharing_redis_share_the_replay_cache() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let connect = || async {
+        KvStore::connect_redis(&redis.url())
+            .await
+            .expect("redis connects")
+    };
+    let first = start_with_store(connect().await).await;
+    let second = start_with_store(connect().await).await;
+    let url = format!(
+        "/tencent?{}",
+        tencent_query(GROUP_SEND, TENCENT_APP, Some(TOKEN), unix_now())
+    );
+    let body = tencent_message(GROUP_SEND, "red packet SPAM now").to_string();
+    let answered = first.post(&url, &[], body.clone()).await;
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    let replayed = second.post(&url, &[], body).await;
+    assert_eq!(replayed.body, answered.body);
+    assert_eq!(
+        second.app.counters.plugin_calls.load(Ordering::Relaxed),
+        0,
+        "the second replica ran no plugin"
+    );
+    assert_eq!(second.app.counters.replays.load(Ordering::Relaxed), 1);
+    first.stop().await;
+    second.stop().await;
 }

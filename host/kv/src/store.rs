@@ -45,6 +45,12 @@ impl KvStore {
         Ok(Self { backend })
     }
 
+    /// Whether other hookbox processes can see this store's data (Redis), as opposed to the
+    /// embedded file, which one process holds alone.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
     /// The store seen through `namespace` (a plugin's name, or a shared bucket's), with
     /// `quotas` applied to every write.
     ///

@@ -159,8 +159,8 @@ pub struct TencentConfig {
     #[serde(default = "default_answer_within_ms")]
     pub answer_within_ms: u64,
     /// A signed before-callback that arrives again unchanged while its signature is valid
-    /// gets the first answer, without running the plugins again (kept in the kv store, so
-    /// replicas sharing Redis share it).
+    /// gets the first answer, without running the plugins again (kept in Redis when `[kv]` is
+    /// Redis, so replicas share it, else in memory).
     #[serde(default = "default_replay_cache")]
     pub replay_cache: bool,
     /// The apps whose callbacks are accepted, as `[[tencent.app]]` tables.

@@ -54,39 +54,34 @@ pub(crate) fn init(format: LogFormat, telemetry: Option<&TelemetryConfig>) -> Re
         LogFormat::Json => log.json().boxed(),
     };
     let endpoint = telemetry.and_then(|t| t.otlp_endpoint.as_deref());
+    #[cfg(feature = "otlp")]
+    let (traces, provider) = match (endpoint, telemetry) {
+        (Some(endpoint), Some(telemetry)) => {
+            let (layer, provider) = otlp::layer(endpoint, &telemetry.service_name)?;
+            (Some(layer), Some(provider))
+        }
+        _ => (None, None),
+    };
     #[cfg(not(feature = "otlp"))]
-    if let Some(endpoint) = endpoint {
-        anyhow::bail!(
+    let traces: Option<tracing_subscriber::layer::Identity> = match endpoint {
+        Some(endpoint) => anyhow::bail!(
             "[telemetry] otlp_endpoint = {endpoint:?}, but this hookbox was built without trace \
              export: build it with `cargo build --release -p hookbox --features otlp`, or remove \
              the key"
-        );
+        ),
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(traces)
+        .init();
+    if let Some(endpoint) = endpoint {
+        tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
     }
-    #[cfg(feature = "otlp")]
-    {
-        let (traces, provider) = match (endpoint, telemetry) {
-            (Some(endpoint), Some(telemetry)) => {
-                let (layer, provider) = otlp::layer(endpoint, &telemetry.service_name)?;
-                (Some(layer), Some(provider))
-            }
-            _ => (None, None),
-        };
-        tracing_subscriber::registry()
-            .with(log.with_filter(filter))
-            .with(traces)
-            .init();
-        if let Some(endpoint) = endpoint {
-            tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
-        }
-        Ok(Telemetry { provider })
-    }
-    #[cfg(not(feature = "otlp"))]
-    {
-        tracing_subscriber::registry()
-            .with(log.with_filter(filter))
-            .init();
-        Ok(Telemetry {})
-    }
+    Ok(Telemetry {
+        #[cfg(feature = "otlp")]
+        provider,
+    })
 }
 
 #[cfg(feature = "otlp")]

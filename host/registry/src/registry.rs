@@ -260,7 +260,7 @@ impl Slot {
     /// its own and survives restarts for plugins whose state does.
     fn revision(&self) -> String {
         let mut hash = Sha256::new();
-        hash.update(serde_json::to_vec(&self.manifest).unwrap_or_default());
+        hash.update(table_fingerprint(&self.manifest));
         hash.update(serde_json::to_vec(&self.active.info).unwrap_or_default());
         for kept in &self.history {
             hash.update(kept.info.sha256.as_bytes());

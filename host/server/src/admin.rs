@@ -10,7 +10,7 @@
 //! | `PUT /plugins/{name}` | `application/wasm` | `{"name","sha256","changed","version","revision"}` once live |
 //! | `POST /plugins` | `{"manifest": {…}, "component": "<base64>"}` | 201, the same shape |
 //! | `PATCH /plugins/{name}` | JSON merge patch of manifest fields | the new view |
-//! | `POST /plugins/{name}/rollback` | | `{"name","sha256","version","revision"}` |
+//! | `POST /plugins/{name}/rollback` | | `{"name","sha256","changed","version","revision"}` |
 //! | `DELETE /plugins/{name}` | | 204 |
 //! | `GET /plugins/{name}/kv?prefix=&cursor=&limit=` | | `{"keys": [{"key", "value"}…], "next_cursor"}` (module `kv`) |
 //! | `GET /plugins/{name}/kv/{key}` | | `{"key", "value"}`, or `value_base64` for bytes |

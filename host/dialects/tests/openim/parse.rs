@@ -433,3 +433,14 @@ fn error_codes_are_distinct_snake_case() {
     codes.dedup();
     assert_eq!(codes.len(), errors.len());
 }
+
+/// OpenIM names a callback by its operationID; `message_key` is Tencent's alone.
+#[test]
+fn openim_callbacks_have_no_message_key() {
+    let cb = crate::support::callback(
+        "callbackBeforeSendSingleMsgCommand",
+        r#"{"callbackCommand":"callbackBeforeSendSingleMsgCommand","operationID":"op-1","MsgKey":"x"}"#,
+    );
+    assert_eq!(cb.operation_id(), Some("op-1"));
+    assert_eq!(cb.message_key(), None);
+}

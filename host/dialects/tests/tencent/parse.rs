@@ -330,3 +330,17 @@ fn arbitrary_input_never_panics() {
         }
     }
 }
+
+/// Tencent sends no operation id: the message key is what names a callback in logs and
+/// traces, and only a message callback has one.
+#[test]
+fn the_message_key_names_message_callbacks() {
+    let body = body_for(C2C, json!({"MsgKey": "48374_2837546_1557481126"}));
+    let cb = parse_with(Some(&open_query(C2C)), body.as_bytes()).expect("parses");
+    assert_eq!(cb.message_key(), Some("48374_2837546_1557481126"));
+    assert_eq!(cb.operation_id(), None);
+    let state = "State.StateChange";
+    let body = body_for(state, json!({"Info": {"To_Account": "jared"}}));
+    let cb = parse_with(Some(&open_query(state)), body.as_bytes()).expect("parses");
+    assert_eq!(cb.message_key(), None);
+}

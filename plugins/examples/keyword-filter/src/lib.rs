@@ -154,11 +154,28 @@ impl<'a> Word<'a> {
 /// `text`. Case folding is per character with `char::to_lowercase`, so the match length in
 /// the original text is exact even where lower-casing changes the byte length.
 fn match_len(text: &str, word_lower: &str) -> Option<usize> {
+    // Most positions of a text start no banned word: when the text's first char is ASCII,
+    // one byte compare settles that (its lower case is one ASCII byte, which a word starting
+    // with anything else cannot equal).
+    if let (Some(&t), Some(&w)) = (text.as_bytes().first(), word_lower.as_bytes().first())
+        && t.is_ascii()
+        && t.to_ascii_lowercase() != w
+    {
+        return None;
+    }
     let mut want = word_lower.chars();
     for (i, c) in text.char_indices() {
-        for lc in c.to_lowercase() {
-            if want.next() != Some(lc) {
+        // Most chat text is ASCII, and this runs at every position of the text for every
+        // word: `char::to_lowercase` and its iterator cost several times the byte compare.
+        if c.is_ascii() {
+            if want.next() != Some(c.to_ascii_lowercase()) {
                 return None;
+            }
+        } else {
+            for lc in c.to_lowercase() {
+                if want.next() != Some(lc) {
+                    return None;
+                }
             }
         }
         if want.as_str().is_empty() {
@@ -242,6 +259,21 @@ mod tests {
         );
         assert!(find("clean text", &w).is_none());
         assert!(find("", &w).is_none());
+    }
+
+    #[test]
+    fn non_ascii_letters_that_fold_to_ascii_still_match() {
+        // The Kelvin sign lower-cases to an ASCII 'k': the ASCII fast path must not skip it.
+        let w = words("kite");
+        assert_eq!(find("a \u{212A}ite!", &w).map(|w| w.spelling), Some("kite"));
+        assert_eq!(mask("\u{212A}ITE", &w), Some(("***".to_owned(), 1)));
+        // A non-ASCII word against ASCII text never matches, whatever the text.
+        let w = words("\u{e9}t\u{e9}");
+        assert!(find("ete ETE", &w).is_none());
+        assert_eq!(
+            find("un \u{c9}T\u{c9}", &w).map(|w| w.spelling),
+            Some("\u{e9}t\u{e9}")
+        );
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //! plugins only: their `[server]` and dialect tables describe servers of their own.
 //!
 //! hookbox is started twice on the same `data_dir`, and idle RSS read each time: the first
-//! start compiles every plugin (and the compiler's memory stays with the process), the
-//! restart loads them from the compiled cache, as every start after the first does. The
-//! requests then go to the restarted server.
+//! start compiles every plugin into the compiled cache (it then maps them from there, and
+//! hands what the compiler freed back to the OS before it listens), the restart only maps
+//! them, as every start after the first does. The requests then go to the restarted server.
 //!
 //! It is not a leak detector: RSS includes allocator caches and pages the kernel has not
 //! reclaimed, so growth between readings is a symptom to look into, not proof of a leak.

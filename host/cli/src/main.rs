@@ -16,6 +16,11 @@ use hookbox_runtime::{Runtime, RuntimeConfig};
 use hookbox_server::config::TelemetryConfig;
 use hookbox_server::{Admin, App, Config, stores};
 
+/// jemalloc, not glibc's malloc: glibc keeps most of what a compile frees in its per-thread
+/// arenas for good, hundreds of MiB after the JS and Python components (docs/adr/015).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod push;
 mod run;
 mod telemetry;
@@ -162,6 +167,7 @@ async fn serve(args: ServeArgs, config: Config) -> Result<()> {
         .load_all(&config.plugins, &base)
         .await
         .context("cannot load the plugins")?;
+    release_freed_memory();
     if let Some((admin, _)) = &admin {
         admin.set_ready();
     }
@@ -207,6 +213,34 @@ async fn serve(args: ServeArgs, config: Config) -> Result<()> {
     }
     tracing::info!("hookbox stopped");
     Ok(())
+}
+
+/// Hand the pages freed so far back to the OS now, and from here on a few seconds after they
+/// are freed even while hookbox is idle. Compiling a plugin frees hundreds of MiB at once;
+/// jemalloc would otherwise keep them until it next allocates from the same arena, which an
+/// idle server may never do. Best effort: an allocator that refuses only costs memory.
+fn release_freed_memory() {
+    use tikv_jemalloc_ctl::{Access, AsName, arenas, background_thread};
+    let Ok(count) = arenas::narenas::read() else {
+        return;
+    };
+    for arena in 0..count {
+        // Setting a decay time of 0 purges the arena's freed pages there and then; the old
+        // time is put back, so that busy traffic does not pay a purge per free. Arenas no
+        // thread has used refuse, and have nothing to purge. (Not `update`: it hands jemalloc
+        // one buffer for the old and the new value, so the old value is what gets written.)
+        let key = format!("arena.{arena}.dirty_decay_ms\0");
+        let key = key.as_bytes().name();
+        let Ok(decay_ms) = Access::<isize>::read(key) else {
+            continue;
+        };
+        if key.write(0_isize).is_ok() {
+            let _ = key.write(decay_ms);
+        }
+    }
+    if let Err(error) = background_thread::write(true) {
+        tracing::debug!(%error, "no jemalloc background threads: freed memory decays only when allocating");
+    }
 }
 
 /// The directory config paths are relative to.

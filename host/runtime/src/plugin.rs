@@ -115,7 +115,7 @@ impl Runtime {
     }
 }
 
-fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     const MAGIC: &[u8] = b"\0asm";
     const COMPONENT_LAYER: [u8; 2] = [0x01, 0x00];
     match bytes.get(..8) {

@@ -35,6 +35,15 @@ fn http_headers() -> http::HeaderMap {
     http::HeaderMap::new()
 }
 
+/// Put `bytes` at `path` the way a cache file can change under a running hookbox: a new file
+/// renamed over it. Loaded plugins map their cache file, and a file rewritten in place under
+/// a mapping changes their code or kills the process (`SIGBUS`), which the cache never does.
+fn replace(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension("replacing");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 fn artifacts(cache: &ArtifactCache) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(cache.dir())
         .unwrap()
@@ -68,7 +77,7 @@ async fn the_second_load_comes_from_the_cache_and_works() {
     let mut damaged = std::fs::read(&files[0]).unwrap();
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0xff;
-    std::fs::write(&files[0], &damaged).unwrap();
+    replace(&files[0], &damaged);
     let reloaded = runtime.load_cached("kf", &bytes, Some(&cache)).unwrap();
     assert_eq!(reloaded.cache, CacheUse::Miss);
     assert!(matches!(verdict_of(&reloaded.plugin).await, Verdict::Reject(r) if r.code == 5001));
@@ -76,7 +85,7 @@ async fn the_second_load_comes_from_the_cache_and_works() {
 
     // A torn write (half a file) is not loaded either.
     let whole = std::fs::read(&files[0]).unwrap();
-    std::fs::write(&files[0], &whole[..whole.len() / 2]).unwrap();
+    replace(&files[0], &whole[..whole.len() / 2]);
     assert_eq!(
         runtime
             .load_cached("kf", &bytes, Some(&cache))

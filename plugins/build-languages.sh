@@ -2,7 +2,7 @@
 # Builds the example plugins written in JavaScript, Python, Go and C into
 # plugins/target/languages/<name>.wasm:
 #
-#   js      plugins/js/welcome           -> welcome.wasm          (componentize-js)
+#   js      plugins/js/welcome           -> welcome.wasm          (componentize-js, via build.mjs)
 #   python  plugins/python/pii-mask      -> pii-mask.wasm         (componentize-py)
 #   go      plugins/go/group-allowlist   -> group-allowlist.wasm  (Go + wit-bindgen go + adapter)
 #   c       plugins/c/length-limit       -> length-limit.wasm     (clang + wit-bindgen c + adapter)
@@ -68,10 +68,10 @@ build_js() {
     local started dir=$plugins/js/welcome
     started=$(date +%s)
     need "$dir/node_modules/.bin/componentize-js" "componentize-js (npm install in $dir)"
-    # -d http fetch-event: without it the component imports wasi:http, which hookbox does
-    # not provide, and it fails to load.
-    (cd "$dir" && quiet "$work/welcome.log" node_modules/.bin/componentize-js --wit "$wit" \
-        --world-name plugin -d http fetch-event -o "$work/welcome.wasm" src/welcome.js)
+    # build.mjs is `componentize-js --wit wit --world-name plugin -d http fetch-event` plus a
+    # fix to the generated glue that hands strings to the host (see build.mjs); this halves a
+    # reused call.
+    (cd "$dir" && quiet "$work/welcome.log" node build.mjs "$work/welcome.wasm")
     finish welcome "$started"
 }
 

@@ -43,6 +43,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -117,15 +118,19 @@ pub enum CacheUse {
     Miss,
     /// Compiled without a cache (none given, or the artifact could not be written or mapped).
     Uncached,
+    /// Shared with a plugin already loaded from the same bytes: nothing was compiled or
+    /// mapped (see `SharedCode`).
+    Shared,
 }
 
 impl CacheUse {
-    /// `hit`, `miss` or `uncached`, for logs and the admin API.
+    /// `hit`, `miss`, `uncached` or `shared`, for logs and the admin API.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheUse::Hit => "hit",
             CacheUse::Miss => "miss",
             CacheUse::Uncached => "uncached",
+            CacheUse::Shared => "shared",
         }
     }
 }
@@ -159,22 +164,40 @@ impl Runtime {
     ) -> Result<CachedLoad, LoadError> {
         let started = Instant::now();
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let Some(cache) = cache else {
-            let plugin = self.load(name, bytes)?;
-            return Ok(CachedLoad {
-                plugin,
-                sha256,
-                cache: CacheUse::Uncached,
-            });
+        let entry = self.shared_code.entry(&sha256);
+        let mut shared = entry.lock().unwrap_or_else(PoisonError::into_inner);
+        let (component, cache_use) = match shared.upgrade() {
+            Some(component) => (component, CacheUse::Shared),
+            None => {
+                let (component, cache_use) = self.load_code(bytes, &sha256, cache)?;
+                let component = Arc::new(component);
+                *shared = Arc::downgrade(&component);
+                (component, cache_use)
+            }
         };
-        let path = cache.path(&sha256, &self.engine_fingerprint());
+        drop(shared);
+        let plugin = self.finish_load(name, component, started)?;
+        Ok(CachedLoad {
+            plugin,
+            sha256,
+            cache: cache_use,
+        })
+    }
+
+    /// The compiled component for `bytes`: mapped from `cache`, or compiled (into `cache`
+    /// when there is one).
+    fn load_code(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        cache: Option<&ArtifactCache>,
+    ) -> Result<(Component, CacheUse), LoadError> {
+        let Some(cache) = cache else {
+            return Ok((self.compile(bytes)?, CacheUse::Uncached));
+        };
+        let path = cache.path(sha256, &self.engine_fingerprint());
         if let Some(component) = read_artifact(&self.engine, &path) {
-            let plugin = self.finish_load(name, &component, started)?;
-            return Ok(CachedLoad {
-                plugin,
-                sha256,
-                cache: CacheUse::Hit,
-            });
+            return Ok((component, CacheUse::Hit));
         }
         // Compiled into the file, then mapped from it like any later start does: code
         // compiled in memory would stay resident, all of it, for as long as the plugin is
@@ -190,15 +213,9 @@ impl Runtime {
                 None
             }
         };
-        let (component, cache_use) = match mapped {
+        Ok(match mapped {
             Some(component) => (component, CacheUse::Miss),
             None => (self.compile(bytes)?, CacheUse::Uncached),
-        };
-        let plugin = self.finish_load(name, &component, started)?;
-        Ok(CachedLoad {
-            plugin,
-            sha256,
-            cache: cache_use,
         })
     }
 

@@ -65,6 +65,7 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CallState>,
     pub(crate) config: RuntimeConfig,
+    pub(crate) shared_code: crate::plugin::SharedCode,
     ticker: EpochTicker,
 }
 
@@ -89,6 +90,7 @@ impl Runtime {
             engine,
             linker,
             config,
+            shared_code: crate::plugin::SharedCode::default(),
             ticker,
         })
     }

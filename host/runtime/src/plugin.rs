@@ -6,7 +6,8 @@
 //! an async runtime run it on a blocking thread. [`crate::cache`] wraps the compile step with
 //! an on-disk cache of compiled artifacts.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
@@ -21,6 +22,8 @@ pub struct LoadedPlugin {
     pub(crate) pre: PluginPre<crate::host::CallState>,
     imports: Arc<[String]>,
     compile_time: Duration,
+    /// Keeps the machine code alive for [`SharedCode`], which holds it weakly.
+    _code: Arc<Component>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -79,7 +82,7 @@ impl Runtime {
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
         let started = Instant::now();
         let component = self.compile(bytes)?;
-        self.finish_load(name, &component, started)
+        self.finish_load(name, Arc::new(component), started)
     }
 
     /// Check the header and compile `bytes` with Cranelift. Blocking and CPU-heavy.
@@ -92,7 +95,7 @@ impl Runtime {
     pub(crate) fn finish_load(
         &self,
         name: &str,
-        component: &Component,
+        component: Arc<Component>,
         started: Instant,
     ) -> Result<LoadedPlugin, LoadError> {
         let imports = component
@@ -102,7 +105,7 @@ impl Runtime {
             .collect::<Vec<_>>();
         let instance_pre = self
             .linker
-            .instantiate_pre(component)
+            .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre =
             PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
@@ -111,7 +114,39 @@ impl Runtime {
             pre,
             imports: imports.into(),
             compile_time: started.elapsed(),
+            _code: component,
         })
+    }
+}
+
+/// The compiled components that loaded plugins use, by the sha256 of their bytes, so that
+/// plugins loaded from the same bytes share one copy of the machine code: one component
+/// under several names or configs, a version swapped back in while the old one still
+/// drains, the copies in a chain.
+///
+/// Not a cache: an entry lives exactly as long as some loaded plugin uses its code (the map
+/// holds it weakly), so unloading the last plugin of a version frees its code as before.
+/// The decision a reader may question: a load holds its entry's lock while it compiles, so a
+/// second load of the same bytes waits for the first and shares its code instead of
+/// compiling a copy; loads of different bytes do not wait for each other.
+#[derive(Default)]
+pub(crate) struct SharedCode {
+    entries: Mutex<HashMap<String, Arc<Mutex<Weak<Component>>>>>,
+}
+
+impl SharedCode {
+    /// The entry for `sha256`, created if there is none. Dropping entries nobody uses on the
+    /// way keeps the map as small as the set of loaded components.
+    pub(crate) fn entry(&self, sha256: &str) -> Arc<Mutex<Weak<Component>>> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        // An entry only the map refers to is not locked by any load, so `try_lock` sees it.
+        entries.retain(|_, entry| {
+            Arc::strong_count(entry) > 1
+                || entry
+                    .try_lock()
+                    .map_or(true, |code| code.strong_count() > 0)
+        });
+        entries.entry(sha256.to_owned()).or_default().clone()
     }
 }
 

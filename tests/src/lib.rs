@@ -578,3 +578,28 @@ impl AdminServer {
         }
     }
 }
+
+/// `component` with a custom section named `tag` appended: the same plugin under another
+/// sha256, for tests that must compile rather than share code another test has loaded
+/// (plugins loaded from the same bytes share one compiled component).
+pub fn distinct_copy(component: &[u8], tag: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb128(tag.len(), &mut payload);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut copy = component.to_vec();
+    copy.push(0); // custom section id
+    leb128(payload.len(), &mut copy);
+    copy.extend_from_slice(&payload);
+    copy
+}

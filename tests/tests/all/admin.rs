@@ -4,7 +4,8 @@
 
 use base64::Engine as _;
 use hookbox_tests::{
-    ADMIN_TOKEN, AdminServer, OPENIM_ALLOW, openim_text_message, plugin_bytes, temp_dir,
+    ADMIN_TOKEN, AdminServer, OPENIM_ALLOW, distinct_copy, openim_text_message, plugin_bytes,
+    temp_dir,
 };
 use reqwest::Method;
 
@@ -280,7 +281,8 @@ async fn bad_components_are_refused_with_a_reason_and_the_old_version_serves() {
             Some("application/json"),
             new_plugin_body(
                 serde_json::json!({"name": "slow", "commands": [SEND]}),
-                &plugin_bytes("keyword-filter"),
+                // Bytes no other test loads: loaded ones would lend their code, no compile.
+                &distinct_copy(&plugin_bytes("keyword-filter"), "slow-compile"),
             ),
         )
         .await;

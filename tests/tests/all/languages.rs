@@ -316,6 +316,15 @@ async fn pii_mask(mode: Mode) {
     );
     let clean = openim_text_message(command, "see you at 10:30 in room 12");
     assert_eq!(server.openim(command, &clean).await.body, OPENIM_ALLOW);
+    // The digit count that skips the phone scan: exactly `min_phone_digits` (7) is masked,
+    // one fewer is left alone.
+    let seven = openim_text_message(command, "ring 555-2671");
+    assert_eq!(
+        server.openim(command, &seven).await.body,
+        r#"{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0,"content":"{\"content\":\"ring ***-2671\"}"}"#
+    );
+    let six = openim_text_message(command, "ring 55-2671");
+    assert_eq!(server.openim(command, &six).await.body, OPENIM_ALLOW);
     let mut picture = openim_text_message(command, "");
     picture["contentType"] = 102.into();
     picture["content"] =

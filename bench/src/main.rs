@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p hookbox-bench` builds nothing itself: it expects the release
 //! binaries (`cargo build --release -p hookbox -p hookbox-bench`) and the example plugins
-//! (`cargo build --release` in `plugins/`). It then starts, on loopback, hookbox serving
+//! (`cargo build --release -p keyword-filter --target wasm32-unknown-unknown` in `plugins/`). It then starts, on loopback, hookbox serving
 //! `keyword-filter` with a fresh instance per call, hookbox serving it in reuse mode, and a
 //! native axum server that does the same work in-process (`baseline`), and measures, in
 //! phases:
@@ -144,11 +144,11 @@ fn run_phases(cli: &Cli) -> Result<()> {
     };
     let keyword_filter = bench
         .root
-        .join("plugins/target/wasm32-wasip2/release/keyword_filter.wasm");
+        .join("plugins/target/wasm32-unknown-unknown/release/keyword_filter.wasm");
     for needed in [&bench.hookbox, &bench.bench, &keyword_filter] {
         if !needed.exists() {
             bail!(
-                "{} is missing: run `cargo build --release -p hookbox -p hookbox-bench` and `cargo build --release` in plugins/",
+                "{} is missing: run `cargo build --release -p hookbox -p hookbox-bench` and, in plugins/, `cargo build --release -p keyword-filter --target wasm32-unknown-unknown`",
                 needed.display()
             );
         }

@@ -57,6 +57,44 @@ fn run_reports_a_failing_plugin_and_exits_non_zero() {
     assert!(stdout.contains(OPENIM_ALLOW), "{stdout}");
 }
 
+/// The SDK reports a panic through `wasi:logging` before the call traps, so the operator sees
+/// the plugin's own message, attributed to it, whatever the plugin was built for.
+#[test]
+fn a_plugin_panic_reaches_the_log_with_its_message() {
+    let output = hookbox()
+        .arg("run")
+        .arg(plugin_path("fixture-scripted"))
+        .arg("--event")
+        .arg(repo().join("examples/openim/before-send-single.json"))
+        .args(["--config", "verdict=panic"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("hookbox runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("FAILED (trap)"), "{stdout}");
+    let logged = stderr
+        .lines()
+        .position(|l| l.contains("ERROR") && l.contains("panicked at"))
+        .unwrap_or_else(|| panic!("no panic line in {stderr}"));
+    // The message follows the location, on the same or the next line.
+    let rest = stderr
+        .lines()
+        .skip(logged)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        rest.contains("fixture-scripted: scripted panic"),
+        "{stderr}"
+    );
+    assert!(
+        rest.contains("plugin=\"fixture_scripted\"") && rest.contains("context=\"panic\""),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn run_refuses_a_file_that_is_not_a_component() {
     let output = hookbox()

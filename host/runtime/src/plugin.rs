@@ -21,6 +21,9 @@ pub struct LoadedPlugin {
     pub(crate) name: Arc<str>,
     pub(crate) pre: PluginPre<crate::host::CallState>,
     imports: Arc<[String]>,
+    /// Whether some import can wait (I/O, clocks, sleep), so that a call can be stuck in the
+    /// host where the epoch deadline does not reach it.
+    pub(crate) waits_in_host: bool,
     compile_time: Duration,
     /// Keeps the machine code alive for [`SharedCode`], which holds it weakly.
     _code: Arc<Component>,
@@ -109,9 +112,11 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre =
             PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let waits_in_host = imports.iter().any(|import| !returns_at_once(import));
         Ok(LoadedPlugin {
             name: name.into(),
             pre,
+            waits_in_host,
             imports: imports.into(),
             compile_time: started.elapsed(),
             _code: component,
@@ -150,6 +155,21 @@ impl SharedCode {
     }
 }
 
+/// Whether every function of the imported interface returns without waiting: hookbox's own
+/// logging and config imports only touch the call's state. Everything else (WASI streams,
+/// clocks, `wasi:http`, `wasi:keyvalue`) may wait on I/O or time.
+fn returns_at_once(import: &str) -> bool {
+    const AT_ONCE: &[&str] = &[
+        "wasi:logging/logging",
+        "wasi:config/store",
+        "hookbox:plugin/types",
+    ];
+    let interface = import
+        .split_once('@')
+        .map_or(import, |(name, _version)| name);
+    AT_ONCE.contains(&interface)
+}
+
 pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     const MAGIC: &[u8] = b"\0asm";
     const COMPONENT_LAYER: [u8; 2] = [0x01, 0x00];
@@ -168,6 +188,23 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_logging_config_and_types_count_as_returning_at_once() {
+        assert!(returns_at_once("wasi:logging/logging@0.1.0-draft"));
+        assert!(returns_at_once("wasi:config/store@0.2.0-rc.1"));
+        assert!(returns_at_once("hookbox:plugin/types@0.1.0"));
+        for waits in [
+            "wasi:io/poll@0.2.12",
+            "wasi:cli/stdout@0.2.6",
+            "wasi:clocks/monotonic-clock@0.2.6",
+            "wasi:http/outgoing-handler@0.2.12",
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:logging/logging-extra",
+        ] {
+            assert!(!returns_at_once(waits), "{waits}");
+        }
+    }
 
     #[test]
     fn header_tells_components_from_modules_and_garbage() {

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p hookbox-tests --bench hop` prints a table of medians and p99s. Numbers,
 //! not assertions: the machine is shared and noisy, so compare runs made together.
+//! `HOP_PLUGIN=path/to/other.wasm` measures another build of keyword-filter (e.g. for
+//! `wasm32-wasip2` instead of the lean build) with the same cases.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +30,9 @@ fn main() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let bytes = std::fs::read(plugin_path("keyword-filter")).expect("keyword-filter is built");
+    let path =
+        std::env::var_os("HOP_PLUGIN").map_or_else(|| plugin_path("keyword-filter"), Into::into);
+    let bytes = std::fs::read(&path).expect("keyword-filter is built");
     let plugin = engine.load("keyword-filter", &bytes).expect("loads");
     let config = Capabilities::config_only(Arc::new(BTreeMap::from([(
         "banned".to_owned(),

@@ -330,6 +330,49 @@ async fn pii_mask(mode: Mode) {
     picture["content"] =
         r#"{"sourcePicture":{"url":"https://example.com/13812345678.png"}}"#.into();
     assert_eq!(server.openim(command, &picture).await.body, OPENIM_ALLOW);
+    // An @-message (106): the text is `text`; the other keys stay, in their order; the content
+    // comes back compact, with non-ASCII as it is and JSON escapes kept.
+    let mut mention = openim_text_message(command, "");
+    mention["contentType"] = 106.into();
+    mention["content"] = r#"{"text": "@bob \u7535\u8bdd +86 138-1234-5678, \"quoted\"\\path\tx", "atUserList": ["bob"], "isAtSelf": false}"#.into();
+    let masked = r#"{"text":"@bob 电话 +** ***-****-5678, \"quoted\"\\path\tx","atUserList":["bob"],"isAtSelf":false}"#;
+    assert_eq!(
+        server.openim(command, &mention).await.json(),
+        json!({ "actionCode": 0, "errCode": 0, "errMsg": "", "errDlt": "", "nextCode": 0, "content": masked })
+    );
+    // Every address, "@" mentions left alone; addresses are masked before phone numbers, so
+    // "+1 555 2671.bob@..." loses its digits to the address and is too short for a number.
+    let emails = openim_text_message(
+        command,
+        "@alice mail alice.smith@example.com or bob@mail.example.cn; +1 555 2671.bob@example.com",
+    );
+    assert_eq!(
+        server.openim(command, &emails).await.json()["content"],
+        r#"{"content":"@alice mail a***@example.com or b***@mail.example.cn; +1 555 2***@example.com"}"#
+    );
+    // Phone-number edges: digits running into a letter are not a number, one may end before a
+    // "+", and a parenthesis may stand without a space.
+    let phones = openim_text_message(command, "order 12345678x, 555-123-4567+1 or (415)555-2671");
+    assert_eq!(
+        server.openim(command, &phones).await.json()["content"],
+        r#"{"content":"order 12345678x, ***-***-4567+1 or (***)***-2671"}"#
+    );
+    // Whitespace around the body is JSON too.
+    let spaced = format!(
+        "  \r\n{}  \n",
+        serde_json::to_string(&seven).expect("serialisable")
+    );
+    assert_eq!(
+        server
+            .post(
+                &format!("/openim/{command}"),
+                &[("operationID", "op-test-1")],
+                spaced
+            )
+            .await
+            .body,
+        r#"{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0,"content":"{\"content\":\"ring ***-2671\"}"}"#
+    );
 
     // Tencent before-send: a new MsgBody with the text masked and the custom element as it was.
     for command in ["Group.CallbackBeforeSendMsg", "C2C.CallbackBeforeSendMsg"] {
@@ -357,6 +400,31 @@ async fn pii_mask(mode: Mode) {
             "{command}"
         );
     }
+    // Several elements: each text masked on its own, every other element (even one holding a
+    // number or an address) and every key order kept, byte for byte.
+    let command = "C2C.CallbackBeforeSendMsg";
+    let mut body = tencent_message(command, "");
+    body["MsgBody"] = serde_json::from_str(
+        r#"[
+            {"MsgType": "TIMTextElem", "MsgContent": {"Text": "电话 138 1234 5678"}},
+            {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 1, "Data": "content"}},
+            {"MsgType": "TIMTextElem", "MsgContent": {"Text": "nothing to see"}},
+            {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "13812345678", "Desc": "bob@example.com", "Ext": "url", "Sound": "dingdong.aiff"}},
+            {"MsgContent": {"Text": "\"quoted\" \\ mail: Bob.Smith+tag@mail.example.cn\n"}, "MsgType": "TIMTextElem"}
+        ]"#,
+    )
+    .expect("valid JSON");
+    assert_eq!(
+        tencent(&server, command, &body).await.body,
+        concat!(
+            r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","MsgBody":["#,
+            r#"{"MsgType":"TIMTextElem","MsgContent":{"Text":"电话 *** **** 5678"}},"#,
+            r#"{"MsgType":"TIMFaceElem","MsgContent":{"Index":1,"Data":"content"}},"#,
+            r#"{"MsgType":"TIMTextElem","MsgContent":{"Text":"nothing to see"}},"#,
+            r#"{"MsgType":"TIMCustomElem","MsgContent":{"Data":"13812345678","Desc":"bob@example.com","Ext":"url","Sound":"dingdong.aiff"}},"#,
+            r#"{"MsgContent":{"Text":"\"quoted\" \\ mail: B***@mail.example.cn\n"},"MsgType":"TIMTextElem"}]}"#,
+        )
+    );
     server.stop().await;
 }
 

@@ -30,8 +30,9 @@ fn main() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let path =
-        std::env::var_os("HOP_PLUGIN").map_or_else(|| plugin_path("keyword-filter"), Into::into);
+    let path = std::env::var_os("HOP_PLUGIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| plugin_path("keyword-filter"), Into::into);
     let bytes = std::fs::read(&path).expect("keyword-filter is built");
     let plugin = engine.load("keyword-filter", &bytes).expect("loads");
     let config = Capabilities::config_only(Arc::new(BTreeMap::from([(

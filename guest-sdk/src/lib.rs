@@ -80,7 +80,7 @@
 //! # The lean build: fewer imports, cheaper fresh instances
 //!
 //! Rust std for `wasm32-wasip2` brings WASI imports into every component (environment, exit,
-//! stdio, terminal: 15 functions and 18 resource types) even when the plugin never prints or
+//! stdio, terminal: 19 functions, 6 of them resource drops) even when the plugin never prints or
 //! reads the clock, and hookbox links them on every fresh instance. A plugin that needs only
 //! the SDK can build for `wasm32-unknown-unknown` instead and let the toolchain's
 //! `wasm-component-ld` (shipped with rustc for `wasm32-wasip2`) make the component; it then

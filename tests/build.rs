@@ -10,10 +10,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Plugins built for `wasm32-unknown-unknown`; keep in step with their `build` commands in
-/// `hookbox.toml` and their READMEs. `fixture-spin` is lean so the timeout tests cover a
-/// plugin that only the epoch deadline can stop (no host-side timer, see `invoke.rs`).
-const LEAN: &[&str] = &["keyword-filter", "fixture-spin"];
+/// Plugins built for `wasm32-unknown-unknown`: the examples that need only the SDK
+/// (`group-stats` reads the clock, so it stays on wasip2), and `fixture-spin`, so the timeout
+/// tests cover a plugin only the epoch deadline can stop (no host-side timer, see the
+/// runtime's `invoke.rs`). Keep in step with their `build` commands and READMEs.
+const LEAN: &[&str] = &[
+    "keyword-filter",
+    "message-logger",
+    "message-archive",
+    "fixture-spin",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(

@@ -84,8 +84,9 @@
 //! reads the clock, and hookbox links them on every fresh instance. A plugin that needs only
 //! the SDK can build for `wasm32-unknown-unknown` instead and let the toolchain's
 //! `wasm-component-ld` (shipped with rustc for `wasm32-wasip2`) make the component; it then
-//! imports only the capabilities its code calls. `keyword-filter` in `plugins/` is built
-//! this way; each fresh call costs about 1.5 µs less (docs/adr/018).
+//! imports only the capabilities its code calls. `keyword-filter`, `message-logger` and
+//! `message-archive` in `plugins/` are built this way; each fresh call of keyword-filter
+//! costs about 1.5 µs less (docs/adr/018).
 //!
 //! ```toml
 //! # .cargo/config.toml

@@ -421,6 +421,16 @@ mod tests {
         (engine, artifact)
     }
 
+    /// An engine, its artifact, and a cache file holding it (in a directory that lives as
+    /// long as the returned guard).
+    fn written_artifact() -> (Engine, Vec<u8>, tempfile::TempDir, PathBuf) {
+        let (engine, artifact) = engine_and_artifact();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.cwasm");
+        write_artifact(&path, &artifact).unwrap();
+        (engine, artifact, dir, path)
+    }
+
     /// Whether this process maps `path`; `None` where `/proc` cannot tell.
     fn is_mapped(path: &Path) -> Option<bool> {
         let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
@@ -432,10 +442,7 @@ mod tests {
 
     #[test]
     fn the_artifact_starts_the_file_and_is_mapped_from_it() {
-        let (engine, artifact) = engine_and_artifact();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.cwasm");
-        write_artifact(&path, &artifact).unwrap();
+        let (engine, artifact, _dir, path) = written_artifact();
 
         let file = std::fs::read(&path).unwrap();
         assert_eq!(file.len(), artifact.len() + TRAILER_LEN);
@@ -454,10 +461,7 @@ mod tests {
 
     #[test]
     fn a_truncated_or_altered_file_is_removed_not_loaded() {
-        let (engine, artifact) = engine_and_artifact();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.cwasm");
-        write_artifact(&path, &artifact).unwrap();
+        let (engine, artifact, _dir, path) = written_artifact();
         let whole = std::fs::read(&path).unwrap();
 
         let mut damaged: Vec<(&str, Vec<u8>)> = vec![
@@ -500,10 +504,7 @@ mod tests {
 
     #[test]
     fn a_file_renamed_over_the_checked_one_is_noticed() {
-        let (_, artifact) = engine_and_artifact();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.cwasm");
-        write_artifact(&path, &artifact).unwrap();
+        let (_, artifact, _dir, path) = written_artifact();
         let checked = CheckedFile::open(&path).unwrap().expect("intact");
         assert!(checked.still_named().unwrap());
         // What a concurrent load of the same component does.

@@ -58,6 +58,12 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+impl From<crate::json::ScanError> for Error {
+    fn from(err: crate::json::ScanError) -> Self {
+        Self::new(format!("json: {err}"))
+    }
+}
+
 impl From<fmt::Error> for Error {
     fn from(_: fmt::Error) -> Self {
         Self::new("formatting failed")

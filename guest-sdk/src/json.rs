@@ -1,13 +1,18 @@
 //! JSON helpers shared by the typed bodies ([`crate::openim`], [`crate::tencent`]) and the
 //! message view ([`crate::message`]): fields that tolerate `null` and absence, integers that
-//! may arrive as strings, and JSON objects edited one field at a time without touching the
-//! bytes of the others.
+//! may arrive as strings, JSON objects edited one field at a time without touching the
+//! bytes of the others, and ([`members`]) a few members read out of a body without parsing
+//! the rest.
 
 use core::fmt;
 
 use serde::de::{self, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+
+mod members;
+
+pub(crate) use members::{Raw, ScanError, keep, visit_elements, visit_members};
 
 /// Read `null` as the type's default (Go encodes nil slices and nil pointers as `null`).
 pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -77,10 +77,9 @@
 //! so a filter can check both, as `keyword-filter` does). [`TextMessage::replace_text`], which
 //! sets the whole text, puts it into the first text element and drops the other text elements.
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::json::{RawFields, nullable, raw_string, tolerant};
+use crate::json::{Raw, RawFields, Tolerant, keep, raw_string, visit_elements, visit_members};
 use crate::openim::{self, content_type};
 use crate::tencent;
 use crate::{Dialect, Error, Event, Verdict};
@@ -171,45 +170,135 @@ struct Element {
     json: String,
 }
 
-/// The fields of a Tencent message body this view reads.
-#[derive(Deserialize)]
-struct TencentBody {
-    #[serde(rename = "From_Account", default, deserialize_with = "tolerant")]
+/// The fields of a Tencent message body this view reads (`null`-tolerant, integers also
+/// from strings, as in [`crate::tencent`]).
+struct TencentBody<'a> {
     from_account: String,
-    #[serde(rename = "To_Account", default, deserialize_with = "tolerant")]
     to_account: String,
-    #[serde(rename = "GroupId", default, deserialize_with = "tolerant")]
     group_id: String,
-    #[serde(rename = "MsgKey", default, deserialize_with = "tolerant")]
     msg_key: String,
-    #[serde(rename = "MsgId", default, deserialize_with = "tolerant")]
     msg_id: String,
-    #[serde(rename = "MsgBody", default, deserialize_with = "tolerant")]
-    msg_body: Vec<Box<RawValue>>,
-    #[serde(rename = "MsgTime", default, deserialize_with = "tolerant")]
+    msg_body: Vec<&'a str>,
     msg_time: i64,
 }
 
+impl<'a> TencentBody<'a> {
+    /// Reads the seven members with [`visit_members`], as [`OpenImBody::parse`] does.
+    fn parse(payload: &'a str) -> Result<Self, Error> {
+        #[derive(Default)]
+        struct Members<'a> {
+            from_account: Option<Raw<'a>>,
+            to_account: Option<Raw<'a>>,
+            group_id: Option<Raw<'a>>,
+            msg_key: Option<Raw<'a>>,
+            msg_id: Option<Raw<'a>>,
+            msg_body: Option<Raw<'a>>,
+            msg_time: Option<Raw<'a>>,
+        }
+        let mut m = Members::default();
+        visit_members(payload, |key, value| {
+            let slot = match key {
+                "From_Account" => &mut m.from_account,
+                "To_Account" => &mut m.to_account,
+                "GroupId" => &mut m.group_id,
+                "MsgKey" => &mut m.msg_key,
+                "MsgId" => &mut m.msg_id,
+                "MsgBody" => &mut m.msg_body,
+                "MsgTime" => &mut m.msg_time,
+                _ => return Ok(()),
+            };
+            keep(slot, key, value)
+        })?;
+        let mut msg_body = Vec::new();
+        if let Some(raw) = m.msg_body.filter(|raw| raw.get() != "null") {
+            visit_elements(raw.get(), |element| {
+                msg_body.push(element.get());
+                Ok::<(), Error>(())
+            })
+            .map_err(|err| Error::new(format!("MsgBody: {err}")))?;
+        }
+        Ok(TencentBody {
+            from_account: read("From_Account", m.from_account, Raw::string)?,
+            to_account: read("To_Account", m.to_account, Raw::string)?,
+            group_id: read("GroupId", m.group_id, Raw::string)?,
+            msg_key: read("MsgKey", m.msg_key, Raw::string)?,
+            msg_id: read("MsgId", m.msg_id, Raw::string)?,
+            msg_body,
+            msg_time: read("MsgTime", m.msg_time, |raw| {
+                // Mostly a plain number; the tolerant reading takes strings and `null` too.
+                raw.get()
+                    .parse()
+                    .or_else(|_| i64::read(&mut serde_json::Deserializer::from_str(raw.get())))
+            })?,
+        })
+    }
+}
+
 /// The fields of an OpenIM message body the view reads (keys and `null` handling as in
-/// [`openim::CommonCallbackReq`]; one small struct for every command keeps plugins small).
-#[derive(Deserialize)]
+/// [`openim::CommonCallbackReq`]).
 struct OpenImBody {
-    #[serde(rename = "sendID", default, deserialize_with = "nullable")]
     send_id: String,
-    #[serde(rename = "clientMsgID", default, deserialize_with = "nullable")]
     client_msg_id: String,
-    #[serde(rename = "sessionType", default, deserialize_with = "nullable")]
     session_type: i32,
-    #[serde(rename = "contentType", default, deserialize_with = "nullable")]
     content_type: i32,
-    #[serde(rename = "content", default, deserialize_with = "nullable")]
     content: String,
-    #[serde(rename = "recvID", default, deserialize_with = "nullable")]
     recv_id: String,
-    #[serde(rename = "groupID", default, deserialize_with = "nullable")]
     group_id: String,
-    #[serde(rename = "sendTime", default, deserialize_with = "nullable")]
     send_time: i64,
+}
+
+impl OpenImBody {
+    /// Reads the eight members with [`visit_members`] and leaves the other dozen of a message
+    /// body unread: the view runs on every message callback, and through a serde struct it
+    /// cost keyword-filter twice the instructions (see `json::members`).
+    fn parse(payload: &str) -> Result<Self, Error> {
+        #[derive(Default)]
+        struct Members<'a> {
+            send_id: Option<Raw<'a>>,
+            client_msg_id: Option<Raw<'a>>,
+            session_type: Option<Raw<'a>>,
+            content_type: Option<Raw<'a>>,
+            content: Option<Raw<'a>>,
+            recv_id: Option<Raw<'a>>,
+            group_id: Option<Raw<'a>>,
+            send_time: Option<Raw<'a>>,
+        }
+        let mut m = Members::default();
+        visit_members(payload, |key, value| {
+            let slot = match key {
+                "sendID" => &mut m.send_id,
+                "clientMsgID" => &mut m.client_msg_id,
+                "sessionType" => &mut m.session_type,
+                "contentType" => &mut m.content_type,
+                "content" => &mut m.content,
+                "recvID" => &mut m.recv_id,
+                "groupID" => &mut m.group_id,
+                "sendTime" => &mut m.send_time,
+                _ => return Ok(()),
+            };
+            keep(slot, key, value)
+        })?;
+        Ok(OpenImBody {
+            send_id: read("sendID", m.send_id, Raw::string)?,
+            client_msg_id: read("clientMsgID", m.client_msg_id, Raw::string)?,
+            session_type: read("sessionType", m.session_type, Raw::int)?,
+            content_type: read("contentType", m.content_type, Raw::int)?,
+            content: read("content", m.content, Raw::string)?,
+            recv_id: read("recvID", m.recv_id, Raw::string)?,
+            group_id: read("groupID", m.group_id, Raw::string)?,
+            send_time: read("sendTime", m.send_time, Raw::int)?,
+        })
+    }
+}
+
+/// One member's value, its type's default when absent; an error names the key.
+fn read<'a, T: Default>(
+    key: &str,
+    raw: Option<Raw<'a>>,
+    decode: impl FnOnce(Raw<'a>) -> Result<T, serde_json::Error>,
+) -> Result<T, Error> {
+    raw.map_or(Ok(T::default()), decode)
+        .map_err(|err| Error::new(format!("{key}: {err}")))
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -230,7 +319,9 @@ impl TextMessage {
         let command = event.command().to_owned();
         let message = match event.dialect() {
             Dialect::OpenIm => {
-                let msg: OpenImBody = event.json()?;
+                let msg = OpenImBody::parse(event.payload()).map_err(|err| {
+                    Error::new(format!("cannot parse {} payload: {err}", event.command()))
+                })?;
                 let target = match event.command() {
                     openim::command::BEFORE_SEND_SINGLE_MSG
                     | openim::command::AFTER_SEND_SINGLE_MSG => Target::User(msg.recv_id),
@@ -260,7 +351,9 @@ impl TextMessage {
                 }
             }
             Dialect::Tencent => {
-                let msg: TencentBody = event.json()?;
+                let msg = TencentBody::parse(event.payload()).map_err(|err| {
+                    Error::new(format!("cannot parse {} payload: {err}", event.command()))
+                })?;
                 let group = matches!(
                     event.command(),
                     tencent::command::GROUP_BEFORE_SEND_MSG
@@ -278,11 +371,11 @@ impl TextMessage {
                     .msg_body
                     .iter()
                     .map(|raw| {
-                        let (msg_type, text) = tencent::peek_element(raw.get());
+                        let (msg_type, text) = tencent::peek_element(raw);
                         Element {
                             msg_type,
                             text,
-                            json: raw.get().to_owned(),
+                            json: (*raw).to_owned(),
                         }
                     })
                     .collect();

@@ -28,7 +28,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::json::{RawFields, nullable, raw_string};
+use std::borrow::Cow;
+
+use crate::Error;
+use crate::json::{RawFields, keep, nullable, raw_string, visit_members};
 
 /// Callback command names, exactly as OpenIM sends them in the URL and `callbackCommand`.
 pub mod command {
@@ -249,20 +252,16 @@ fn text_key(content_type: i32) -> Option<&'static str> {
 /// assert_eq!(text_of(102, r#"{"sourcePicture":{}}"#), None);
 /// ```
 pub fn text_of(content_type: i32, content: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Content {
-        #[serde(default)]
-        content: Option<String>,
-    }
-    #[derive(Deserialize)]
-    struct Text {
-        #[serde(default)]
-        text: Option<String>,
-    }
-    match text_key(content_type)? {
-        "content" => serde_json::from_str::<Content>(content).ok()?.content,
-        _ => serde_json::from_str::<Text>(content).ok()?.text,
-    }
+    let key = text_key(content_type)?;
+    let mut text = None;
+    visit_members(content, |k, value| {
+        if k == key {
+            keep(&mut text, k, value)?;
+        }
+        Ok::<(), Error>(())
+    })
+    .ok()?;
+    text?.string_or_null().ok()?.map(Cow::into_owned)
 }
 
 /// A message's content JSON with its text replaced by `new_text`, keeping every other field

@@ -70,7 +70,7 @@ impl Plugin for KeywordFilter {
         let Some(banned) = config::get("banned") else {
             return Ok(Verdict::allow());
         };
-        let words = Word::parse_list(&banned);
+        let words = Banned::parse(&banned);
         if words.is_empty() {
             return Ok(Verdict::allow());
         }
@@ -90,7 +90,7 @@ impl Plugin for KeywordFilter {
         if masking {
             let mut count = 0;
             let verdict = msg.map_text(|piece| {
-                let (masked, n) = mask(piece, &words)?;
+                let (masked, n) = words.mask(piece)?;
                 count += n;
                 Some(masked)
             })?;
@@ -106,7 +106,7 @@ impl Plugin for KeywordFilter {
             // the text is clean; for Tencent a word may still span two text elements.
         }
 
-        match find(text, &words) {
+        match words.find(text) {
             Some(word) => {
                 hookbox_sdk::info!(
                     "blocked a message from {} (id {:?}): banned word {:?}",
@@ -135,10 +135,18 @@ struct Word<'a> {
     lower: String,
 }
 
-impl<'a> Word<'a> {
+/// The configured words, and the ASCII bytes any of them can start with.
+struct Banned<'a> {
+    words: Vec<Word<'a>>,
+    /// `starts[b]`: some word starts with ASCII byte `b` in either case. Most positions of a
+    /// text start no word, and one lookup there replaces a comparison per word.
+    starts: [bool; 128],
+}
+
+impl<'a> Banned<'a> {
     /// `"spam, Scam,,"` → [spam, scam]: split on commas, trim, drop empty entries.
-    fn parse_list(config: &'a str) -> Vec<Word<'a>> {
-        config
+    fn parse(config: &'a str) -> Self {
+        let words: Vec<Word<'a>> = config
             .split(',')
             .map(str::trim)
             .filter(|w| !w.is_empty())
@@ -146,7 +154,81 @@ impl<'a> Word<'a> {
                 spelling,
                 lower: spelling.to_lowercase(),
             })
-            .collect()
+            .collect();
+        let mut starts = [false; 128];
+        for first in words.iter().filter_map(|w| w.lower.bytes().next()) {
+            if first.is_ascii() {
+                starts[usize::from(first)] = true;
+                starts[usize::from(first.to_ascii_uppercase())] = true;
+            }
+        }
+        Banned { words, starts }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Whether a word may start at byte `i` of `text`: not inside a character, and for an
+    /// ASCII character only if some word starts with it. A non-ASCII character is always
+    /// checked: some lower-case to ASCII letters (the Kelvin sign to `k`).
+    fn may_start_at(&self, text: &str, i: usize) -> bool {
+        match text.as_bytes()[i] {
+            b if b.is_ascii() => self.starts[usize::from(b)],
+            _ => text.is_char_boundary(i),
+        }
+    }
+
+    /// The longest word starting at byte `i` of `text`.
+    fn longest_match_at(&self, text: &str, i: usize) -> Option<usize> {
+        if !self.may_start_at(text, i) {
+            return None;
+        }
+        let rest = &text[i..];
+        self.words
+            .iter()
+            .filter_map(|w| match_len(rest, &w.lower))
+            .max()
+    }
+
+    /// The word that occurs first in `text`.
+    fn find(&self, text: &str) -> Option<&Word<'a>> {
+        (0..text.len())
+            .filter(|&i| self.may_start_at(text, i))
+            .find_map(|i| {
+                let rest = &text[i..];
+                self.words
+                    .iter()
+                    .find(|w| match_len(rest, &w.lower).is_some())
+            })
+    }
+
+    /// `text` with every word replaced by [`MASK`], and how many were replaced; `None` when
+    /// nothing matched (no allocation then).
+    fn mask(&self, text: &str) -> Option<(String, usize)> {
+        let mut out = String::new();
+        let mut count = 0;
+        let mut copied = 0; // text[..copied] is already in `out`
+        let mut i = 0;
+        while i < text.len() {
+            if let Some(len) = self.longest_match_at(text, i) {
+                if count == 0 {
+                    out.reserve(text.len());
+                }
+                out.push_str(&text[copied..i]);
+                out.push_str(MASK);
+                count += 1;
+                i += len;
+                copied = i;
+            } else {
+                i += text[i..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        if count == 0 {
+            return None;
+        }
+        out.push_str(&text[copied..]);
+        Some((out, count))
     }
 }
 
@@ -185,48 +267,6 @@ fn match_len(text: &str, word_lower: &str) -> Option<usize> {
     None
 }
 
-/// The longest banned word starting at byte `i` of `text`.
-fn longest_match_at(text: &str, i: usize, words: &[Word<'_>]) -> Option<usize> {
-    let rest = &text[i..];
-    words.iter().filter_map(|w| match_len(rest, &w.lower)).max()
-}
-
-/// The banned word that occurs first in `text`.
-fn find<'w, 'a>(text: &str, words: &'w [Word<'a>]) -> Option<&'w Word<'a>> {
-    text.char_indices().find_map(|(i, _)| {
-        let rest = &text[i..];
-        words.iter().find(|w| match_len(rest, &w.lower).is_some())
-    })
-}
-
-/// `text` with every banned word replaced by [`MASK`], and how many were replaced; `None`
-/// when nothing matched (no allocation then).
-fn mask(text: &str, words: &[Word<'_>]) -> Option<(String, usize)> {
-    let mut out = String::new();
-    let mut count = 0;
-    let mut copied = 0; // text[..copied] is already in `out`
-    let mut i = 0;
-    while i < text.len() {
-        if let Some(len) = longest_match_at(text, i, words) {
-            if count == 0 {
-                out.reserve(text.len());
-            }
-            out.push_str(&text[copied..i]);
-            out.push_str(MASK);
-            count += 1;
-            i += len;
-            copied = i;
-        } else {
-            i += text[i..].chars().next().map_or(1, char::len_utf8);
-        }
-    }
-    if count == 0 {
-        return None;
-    }
-    out.push_str(&text[copied..]);
-    Some((out, count))
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! Native tests: `cargo test --target x86_64-unknown-linux-gnu -p keyword-filter`.
@@ -236,14 +276,18 @@ mod tests {
 
     use super::*;
 
-    fn words(config: &str) -> Vec<Word<'_>> {
-        Word::parse_list(config)
+    fn words(config: &str) -> Banned<'_> {
+        Banned::parse(config)
     }
 
     #[test]
     fn parses_the_word_list() {
         let w = words(" Spam , scam,, ,EGGS ");
-        let got: Vec<(&str, &str)> = w.iter().map(|w| (w.spelling, w.lower.as_str())).collect();
+        let got: Vec<(&str, &str)> = w
+            .words
+            .iter()
+            .map(|w| (w.spelling, w.lower.as_str()))
+            .collect();
         assert_eq!(got, [("Spam", "spam"), ("scam", "scam"), ("EGGS", "eggs")]);
         assert!(words("").is_empty());
         assert!(words(" , ,").is_empty());
@@ -252,53 +296,80 @@ mod tests {
     #[test]
     fn finds_case_insensitively() {
         let w = words("spam,Scam");
-        assert_eq!(find("this is SpAm!", &w).map(|w| w.spelling), Some("spam"));
-        assert_eq!(
-            find("a SCAM and spam", &w).map(|w| w.spelling),
-            Some("Scam")
-        );
-        assert!(find("clean text", &w).is_none());
-        assert!(find("", &w).is_none());
+        assert_eq!(w.find("this is SpAm!").map(|w| w.spelling), Some("spam"));
+        assert_eq!(w.find("a SCAM and spam").map(|w| w.spelling), Some("Scam"));
+        assert!(w.find("clean text").is_none());
+        assert!(w.find("").is_none());
     }
 
     #[test]
     fn non_ascii_letters_that_fold_to_ascii_still_match() {
         // The Kelvin sign lower-cases to an ASCII 'k': the ASCII fast path must not skip it.
         let w = words("kite");
-        assert_eq!(find("a \u{212A}ite!", &w).map(|w| w.spelling), Some("kite"));
-        assert_eq!(mask("\u{212A}ITE", &w), Some(("***".to_owned(), 1)));
+        assert_eq!(w.find("a \u{212A}ite!").map(|w| w.spelling), Some("kite"));
+        assert_eq!(w.mask("\u{212A}ITE"), Some(("***".to_owned(), 1)));
         // A non-ASCII word against ASCII text never matches, whatever the text.
         let w = words("\u{e9}t\u{e9}");
-        assert!(find("ete ETE", &w).is_none());
+        assert!(w.find("ete ETE").is_none());
         assert_eq!(
-            find("un \u{c9}T\u{c9}", &w).map(|w| w.spelling),
+            w.find("un \u{c9}T\u{c9}").map(|w| w.spelling),
             Some("\u{e9}t\u{e9}")
         );
+    }
+
+    #[test]
+    fn the_start_table_skips_only_positions_no_word_starts_at() {
+        // Against a scan of every character position for every word, on texts of mixed
+        // case, digits, punctuation and letters that fold across scripts and lengths.
+        let pieces = [
+            "a", "B", "sp", "AM", "$", "3", " ", "\u{212A}", "\u{e9}", "\u{130}", "x", "ß",
+        ];
+        let w = words("spam,$$,3am,kite,\u{e9}t\u{e9},i\u{307}x,Ba");
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 9) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let naive = text.char_indices().find_map(|(i, _)| {
+                w.words
+                    .iter()
+                    .find(|word| match_len(&text[i..], &word.lower).is_some())
+            });
+            assert_eq!(
+                w.find(&text).map(|w| w.spelling),
+                naive.map(|w| w.spelling),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
     fn masks_every_occurrence_with_three_asterisks() {
         let w = words("spam,verylongword");
         assert_eq!(
-            mask("Spam, spam and SPAM; VeryLongWord!", &w),
+            w.mask("Spam, spam and SPAM; VeryLongWord!"),
             Some(("***, *** and ***; ***!".to_owned(), 4))
         );
-        assert_eq!(mask("nothing here", &w), None);
-        assert_eq!(mask("spamspam", &w), Some(("******".to_owned(), 2)));
+        assert_eq!(w.mask("nothing here"), None);
+        assert_eq!(w.mask("spamspam"), Some(("******".to_owned(), 2)));
     }
 
     #[test]
     fn longest_word_wins_and_unicode_is_safe() {
         let w = words("ab,abc");
-        assert_eq!(mask("xabcx", &w), Some(("x***x".to_owned(), 1)));
+        assert_eq!(w.mask("xabcx"), Some(("x***x".to_owned(), 1)));
         let w = words("Straße,ÄRGER");
         assert_eq!(
-            mask("Die STRASSE? Nein: die STRAßE und ärger 😀", &w),
+            w.mask("Die STRASSE? Nein: die STRAßE und ärger 😀"),
             Some(("Die STRASSE? Nein: die *** und *** 😀".to_owned(), 2))
         );
         // Lower-casing changes the byte length of 'İ' (2 bytes → 3); the mask stays aligned.
         let w = words("i\u{307}x");
-        assert_eq!(mask("a\u{130}xb", &w), Some(("a***b".to_owned(), 1)));
+        assert_eq!(w.mask("a\u{130}xb"), Some(("a***b".to_owned(), 1)));
     }
 
     fn event(command: &str, content_type: i32, content: &str) -> Event {

@@ -23,7 +23,7 @@
 //! hookbox-sdk = { path = "../guest-sdk" }
 //!
 //! [profile.release]
-//! opt-level = "s"
+//! opt-level = 3
 //! lto = true
 //! codegen-units = 1
 //! strip = true

@@ -224,7 +224,8 @@ impl Rng {
 fn mutate(body: &str, rng: &mut Rng) -> String {
     const PIECES: &[&str] = &[
         "\"", "\\", "{", "}", "[", "]", ":", ",", " ", "0", "7", "-", ".", "e", "n", "null",
-        "true", "x", "\\n", "\\\"", "\\u00e9", "\u{e9}", "\t", "1.5", "\"\"", "[]", "{}",
+        "true", "x", "\\n", "\\\"", "\\u00e9", "\u{e9}", "\t", "1.5", "\"\"", "[]", "{}", "-0",
+        "0.5",
     ];
     let mut bytes = body.as_bytes().to_vec();
     for _ in 0..=rng.below(3) {
@@ -309,6 +310,10 @@ fn errors_name_the_command_and_the_member() {
             .message()
             .to_owned()
     };
+    assert_eq!(
+        err(Dialect::OpenIm, oc::BEFORE_MSG_MODIFY, r#"{"sendTime":-0}"#),
+        "cannot parse callbackBeforeMsgModifyCommand payload: sendTime: invalid type: floating point `-0.0`, expected i64 at line 1 column 2"
+    );
     assert_eq!(
         err(
             Dialect::OpenIm,

@@ -104,11 +104,12 @@ impl<'a> Raw<'a> {
         T: core::str::FromStr + Default + DeserializeOwned,
     {
         // The scan only passes JSON numbers, so what `FromStr` accepts here (digits with an
-        // optional `-`) is exactly what serde_json reads as an integer of `T`; anything else
-        // (null, fractions, overflow, strings) gets serde's reading and serde's message.
+        // optional `-`) is what serde_json reads as an integer of `T`, except `-0`, which
+        // serde_json reads as the float -0.0. Anything else (null, fractions, overflow,
+        // strings) gets serde's reading and serde's message.
         match self.json.parse::<T>() {
-            Ok(n) => Ok(n),
-            Err(_) => Ok(serde_json::from_str::<Option<T>>(self.json)?.unwrap_or_default()),
+            Ok(n) if !self.json.starts_with("-0") => Ok(n),
+            _ => Ok(serde_json::from_str::<Option<T>>(self.json)?.unwrap_or_default()),
         }
     }
 }
@@ -551,14 +552,14 @@ mod tests {
     fn values_decode_as_serde_json_would() {
         let mut values = Vec::new();
         visit_members(
-            r#"{"s":"plain","e":"a\"b\u00e9","n":null,"i":-42,"big":4294967296,"f":1.0,"q":"7"}"#,
+            r#"{"s":"plain","e":"a\"b\u00e9","n":null,"i":-42,"big":4294967296,"f":1.0,"q":"7","z":-0}"#,
             |_, v| {
                 values.push(v);
                 Ok::<(), ScanError>(())
             },
         )
         .unwrap();
-        let [s, e, n, i, big, f, q] = values[..] else {
+        let [s, e, n, i, big, f, q, z] = values[..] else {
             panic!("{values:?}")
         };
         assert_eq!(s.string().unwrap(), "plain");
@@ -576,6 +577,9 @@ mod tests {
         assert!(big.int::<i32>().is_err());
         assert!(f.int::<i32>().is_err());
         assert!(q.int::<i32>().is_err());
+        // serde_json reads `-0` as a float, which no integer field takes.
+        assert!(z.int::<i64>().is_err());
+        assert!(serde_json::from_str::<i64>(z.get()).is_err());
     }
 
     #[test]

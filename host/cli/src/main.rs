@@ -6,6 +6,7 @@
 //! uploads a new version of a plugin to a running server.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,8 +70,37 @@ struct ServeArgs {
     build: bool,
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run_command(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprint!("{}", error_report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the binary prints for an error: the message and its causes, the way `anyhow` shows
+/// them, but never a stack backtrace. Returning the error from `main` would add one whenever
+/// `RUST_BACKTRACE` is set, and an operator's shell may well set it; a wrong path or a bad
+/// config is not a crash.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = format!("Error: {error}\n");
+    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+    match causes.as_slice() {
+        [] => {}
+        [cause] => report.push_str(&format!("\nCaused by:\n    {cause}\n")),
+        causes => {
+            report.push_str("\nCaused by:\n");
+            for (i, cause) in causes.iter().enumerate() {
+                report.push_str(&format!("    {i}: {cause}\n"));
+            }
+        }
+    }
+    report
+}
+
+fn run_command(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => {
             // Read before anything logs: the `[telemetry]` table says where traces go.
@@ -300,4 +330,24 @@ async fn shutdown_signal() {
         tracing::warn!("drain took longer than 30 s; exiting");
         std::process::exit(1);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_report_lists_its_causes_in_order() {
+        let one = anyhow::anyhow!("disk full").context("cannot write the queue");
+        assert_eq!(
+            error_report(&one),
+            "Error: cannot write the queue\n\nCaused by:\n    disk full\n"
+        );
+        let two = one.context("cannot start");
+        assert_eq!(
+            error_report(&two),
+            "Error: cannot start\n\nCaused by:\n    0: cannot write the queue\n    1: disk full\n"
+        );
+        assert_eq!(error_report(&anyhow::anyhow!("bare")), "Error: bare\n");
+    }
 }

@@ -109,6 +109,32 @@ fn run_refuses_a_file_that_is_not_a_component() {
     assert!(stderr.contains("not a WebAssembly component"), "{stderr}");
 }
 
+#[test]
+fn errors_show_their_causes_and_no_backtrace_even_with_rust_backtrace_set() {
+    let event =
+        std::env::temp_dir().join(format!("hookbox-no-command-{}.json", std::process::id()));
+    std::fs::write(&event, r#"{"sendID":"u1"}"#).unwrap();
+    let output = hookbox()
+        .arg("run")
+        .arg(plugin_dir().join("keyword_filter.wasm"))
+        .arg("--event")
+        .arg(&event)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .output()
+        .expect("hookbox runs");
+    let _ = std::fs::remove_file(&event);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "Error: {} is not a callback hookbox can read\n\nCaused by:\n    no callback command in the URL path, the `command` query parameter or the body\n",
+            event.display()
+        )
+    );
+}
+
 /// A `hookbox serve` child on `127.0.0.1:0`, its address, and its log.
 struct Served {
     child: Child,

@@ -1,6 +1,7 @@
-//! What the two fuzz targets share: the text format of one fuzz input, the reject codes every
-//! parsed input is rendered with, and typed reads of a rendered answer that panic when the IM
-//! server could not decode it.
+//! What the two dialect fuzz targets share: the text format of one fuzz input, the reject codes
+//! every parsed input is rendered with, and typed reads of a rendered answer that panic when the
+//! IM server could not decode it; and ([`message_view`]) the check of the third target, the Rust
+//! SDK's message view.
 //!
 //! Not a test helper for the product: nothing here is built by the root workspace.
 //!
@@ -16,6 +17,8 @@
 //! The decision a reader may question: a text format instead of `arbitrary`. The seeds stay
 //! readable requests made from the dialects' golden fixtures, and libFuzzer mutates a body where
 //! it stands instead of through a structure it cannot see.
+
+pub mod message_view;
 
 use hookbox_dialects::Inbound;
 use hookbox_model::JsonObject;

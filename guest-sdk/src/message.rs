@@ -249,8 +249,8 @@ struct OpenImBody {
 
 impl OpenImBody {
     /// Reads the eight members with [`visit_members`] and leaves the other dozen of a message
-    /// body unread: the view runs on every message callback, and through a serde struct it
-    /// cost keyword-filter twice the instructions (see `json::members`).
+    /// body unread: the view runs on every message callback, and through a serde struct the
+    /// same read cost ~17.7k wasm instructions instead of ~13.8k (see `json::members`).
     fn parse(payload: &str) -> Result<Self, Error> {
         #[derive(Default)]
         struct Members<'a> {

@@ -145,8 +145,12 @@ impl Event {
     ///
     /// The body is not JSON or does not fit `T`; the message names the command.
     pub fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        serde_json::from_str(&self.payload)
-            .map_err(|err| Error::new(format!("cannot parse {} payload: {err}", self.command)))
+        serde_json::from_str(&self.payload).map_err(|err| self.unreadable(err))
+    }
+
+    /// The error for a body that does not read as this command's body.
+    pub(crate) fn unreadable(&self, why: impl core::fmt::Display) -> Error {
+        Error::new(format!("cannot parse {} payload: {why}", self.command))
     }
 
     /// The body as an untyped [`serde_json::Value`], for commands without a typed struct.

@@ -319,9 +319,8 @@ impl TextMessage {
         let command = event.command().to_owned();
         let message = match event.dialect() {
             Dialect::OpenIm => {
-                let msg = OpenImBody::parse(event.payload()).map_err(|err| {
-                    Error::new(format!("cannot parse {} payload: {err}", event.command()))
-                })?;
+                let msg =
+                    OpenImBody::parse(event.payload()).map_err(|err| event.unreadable(err))?;
                 let target = match event.command() {
                     openim::command::BEFORE_SEND_SINGLE_MSG
                     | openim::command::AFTER_SEND_SINGLE_MSG => Target::User(msg.recv_id),
@@ -351,9 +350,8 @@ impl TextMessage {
                 }
             }
             Dialect::Tencent => {
-                let msg = TencentBody::parse(event.payload()).map_err(|err| {
-                    Error::new(format!("cannot parse {} payload: {err}", event.command()))
-                })?;
+                let msg =
+                    TencentBody::parse(event.payload()).map_err(|err| event.unreadable(err))?;
                 let group = matches!(
                     event.command(),
                     tencent::command::GROUP_BEFORE_SEND_MSG

@@ -182,11 +182,7 @@ pub(crate) fn visit_members<'a, E: From<ScanError>>(
     mut visit: impl FnMut(&str, Raw<'a>) -> Result<(), E>,
 ) -> Result<(), E> {
     let b = json.as_bytes();
-    let start = skip_ws(b, 0);
-    if b.get(start) != Some(&b'{') {
-        return Err(expected("an object", start).into());
-    }
-    let end = items(b, start, b'}', |i| -> Result<usize, E> {
+    document(b, b'{', "an object", |i| -> Result<usize, E> {
         let (key_end, escaped) = key_end(b, i)?;
         let raw_key = &json[i + 1..key_end - 1];
         let decoded;
@@ -206,8 +202,7 @@ pub(crate) fn visit_members<'a, E: From<ScanError>>(
             },
         )?;
         Ok(end)
-    })?;
-    Ok(end_of_document(b, end)?)
+    })
 }
 
 /// Calls `visit` with each element of the array `json`, verbatim, in order.
@@ -220,18 +215,30 @@ pub(crate) fn visit_elements<'a, E: From<ScanError>>(
     mut visit: impl FnMut(Raw<'a>) -> Result<(), E>,
 ) -> Result<(), E> {
     let b = json.as_bytes();
-    let start = skip_ws(b, 0);
-    if b.get(start) != Some(&b'[') {
-        return Err(expected("an array", start).into());
-    }
-    let end = items(b, start, b']', |i| -> Result<usize, E> {
+    document(b, b'[', "an array", |i| -> Result<usize, E> {
         let (end, plain_string) = value_end(b, i, MAX_DEPTH - 1)?;
         visit(Raw {
             json: &json[i..end],
             plain_string,
         })?;
         Ok(end)
-    })?;
+    })
+}
+
+/// A whole document that is one object or array opening with `open`: its items through
+/// [`items`], then nothing but whitespace.
+fn document<E: From<ScanError>>(
+    b: &[u8],
+    open: u8,
+    what: &'static str,
+    item: impl FnMut(usize) -> Result<usize, E>,
+) -> Result<(), E> {
+    let start = skip_ws(b, 0);
+    if b.get(start) != Some(&open) {
+        return Err(expected(what, start).into());
+    }
+    let close = if open == b'{' { b'}' } else { b']' };
+    let end = items(b, start, close, item)?;
     Ok(end_of_document(b, end)?)
 }
 
@@ -302,7 +309,7 @@ pub(crate) fn keep<'a>(
 
 /// A key with escapes (`"send\u0049D"`; rare), decoded.
 fn decode_key(raw: &str, at: usize) -> Scan<String> {
-    serde_json::from_str::<String>(&format!("\"{raw}\"")).map_err(|_| expected("a valid key", at))
+    unescape(raw).ok_or_else(|| expected("a valid key", at))
 }
 
 fn end_of_document(b: &[u8], i: usize) -> Scan<()> {

@@ -1,9 +1,9 @@
 //! Small wire-level helpers shared by the dialects: the body rules (UTF-8, a JSON object, a
-//! nesting pre-scan), query string decoding, JSON type names for error messages and command-name
-//! validation.
+//! nesting limit, no repeated keys), query string decoding, JSON type names for error
+//! messages and command-name validation.
 //!
-//! Not a JSON or URL parser: serde_json parses bodies, and the pre-scan here only counts
-//! brackets so a hostile body is refused before serde_json recurses into it.
+//! Not a JSON or URL parser: serde_json parses bodies; the visitor here only builds the value,
+//! counting its depth and refusing repeated keys as it goes.
 
 use hookbox_model::JsonObject;
 use serde_json::Value;
@@ -16,42 +16,9 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// Longest accepted command name.
 pub(crate) const MAX_COMMAND_LEN: usize = 128;
 
-/// Whether `text` nests `[`/`{` (outside strings) deeper than `limit`.
-///
-/// Works on any input, valid JSON or not; unbalanced closers are ignored. Escapes inside strings
-/// are skipped so `"\"["` does not count.
-pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for byte in text.bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Applies the body rules every dialect shares: UTF-8, not blank, at most [`MAX_DEPTH`] levels
-/// deep (checked before serde_json recurses), no object with a repeated key, a JSON object.
+/// deep (refused on entering level `MAX_DEPTH + 1`, long before serde_json's own recursion
+/// limit), no object with a repeated key, a JSON object.
 /// Returns the text (the body itself, unchanged) and the parsed object.
 pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), DialectError> {
     let text = std::str::from_utf8(body).map_err(|e| DialectError::BodyNotUtf8 {
@@ -60,10 +27,7 @@ pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), Diale
     if text.trim_ascii().is_empty() {
         return Err(DialectError::BodyEmpty);
     }
-    if nests_deeper_than(text, MAX_DEPTH) {
-        return Err(DialectError::BodyTooDeep { limit: MAX_DEPTH });
-    }
-    match parse_without_duplicates(text)? {
+    match parse_strictly(text)? {
         Value::Object(map) => Ok((text, map)),
         other => Err(DialectError::BodyNotObject {
             found: json_type(&other),
@@ -72,36 +36,62 @@ pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), Diale
 }
 
 /// `serde_json::from_str::<Value>`, except that an object holding a key twice, at any depth,
-/// is [`DialectError::DuplicateKey`] instead of silently keeping the last value.
+/// is [`DialectError::DuplicateKey`] instead of silently keeping the last value, and nesting
+/// past [`MAX_DEPTH`] is [`DialectError::BodyTooDeep`].
 ///
 /// Every level is checked, not only the fields the host reads: plugins parse the original
 /// bytes with parsers of their own (first-wins, last-wins or an error), so any repeated key
 /// is a place where the host's reading and a plugin's could differ. IM servers marshal maps
 /// and structs, which never repeat a key, so no genuine callback is refused.
-fn parse_without_duplicates(text: &str) -> Result<Value, DialectError> {
-    let duplicate = std::cell::Cell::new(None);
+fn parse_strictly(text: &str) -> Result<Value, DialectError> {
+    let refusal = std::cell::Cell::new(None);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let parsed = serde::de::DeserializeSeed::deserialize(
         StrictValue {
-            duplicate: &duplicate,
-            top_level: true,
+            refusal: &refusal,
+            depth: 1,
         },
         &mut deserializer,
     )
     .and_then(|value| deserializer.end().map(|()| value));
-    match (parsed, duplicate.take()) {
-        (_, Some(key)) => Err(DialectError::DuplicateKey { key: excerpt(&key) }),
+    match (parsed, refusal.take()) {
+        (_, Some(Refusal::DuplicateKey(key))) => {
+            Err(DialectError::DuplicateKey { key: excerpt(&key) })
+        }
+        (_, Some(Refusal::TooDeep)) => Err(DialectError::BodyTooDeep { limit: MAX_DEPTH }),
         (Ok(value), None) => Ok(value),
         (Err(e), None) => Err(DialectError::BodyNotJson(e)),
     }
 }
 
-/// Builds a [`Value`] like serde_json's own visitor, refusing repeated object keys. The
-/// repeated key is left in `duplicate`, because a serde error can only carry a message.
+/// Why [`StrictValue`] stopped, where serde_json alone would have gone on.
+enum Refusal {
+    DuplicateKey(String),
+    TooDeep,
+}
+
+/// Builds a [`Value`] like serde_json's own visitor, refusing repeated object keys and
+/// nesting past [`MAX_DEPTH`]. The reason is left in `refusal`, because a serde error can
+/// only carry a message.
 struct StrictValue<'a> {
-    duplicate: &'a std::cell::Cell<Option<String>>,
-    /// The body itself, not a value inside it.
-    top_level: bool,
+    refusal: &'a std::cell::Cell<Option<Refusal>>,
+    /// The level this value is at if it is an array or object (the body itself is 1).
+    depth: usize,
+}
+
+impl<'a> StrictValue<'a> {
+    /// The seed for a value inside this one, or the refusal when this one is one level too
+    /// deep to hold anything.
+    fn inner<E: serde::de::Error>(&self) -> Result<StrictValue<'a>, E> {
+        if self.depth > MAX_DEPTH {
+            self.refusal.set(Some(Refusal::TooDeep));
+            return Err(E::custom("nested too deep"));
+        }
+        Ok(StrictValue {
+            refusal: self.refusal,
+            depth: self.depth + 1,
+        })
+    }
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
@@ -149,11 +139,9 @@ impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(StrictValue {
-            duplicate: self.duplicate,
-            top_level: false,
-        })? {
+        while let Some(item) = seq.next_element_seed(StrictValue { ..inner })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -162,20 +150,19 @@ impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
         // Room for a typical callback body up front (OpenIM's message bodies have ~20 keys):
         // growing the map rehashes every key, which showed in the request profile.
-        let expected = if self.top_level { 24 } else { 0 };
+        let expected = if self.depth == 1 { 24 } else { 0 };
+        let inner = self.inner()?;
         let mut map = JsonObject::with_capacity(entries.size_hint().unwrap_or(expected));
         while let Some(key) = entries.next_key::<String>()? {
             // One lookup per key: the vacant entry is filled once its value is parsed.
             match map.entry(key) {
                 serde_json::map::Entry::Occupied(repeated) => {
-                    self.duplicate.set(Some(repeated.key().clone()));
+                    let key = repeated.key().clone();
+                    self.refusal.set(Some(Refusal::DuplicateKey(key)));
                     return Err(serde::de::Error::custom("duplicate key"));
                 }
                 serde_json::map::Entry::Vacant(slot) => {
-                    slot.insert(entries.next_value_seed(StrictValue {
-                        duplicate: self.duplicate,
-                        top_level: false,
-                    })?);
+                    slot.insert(entries.next_value_seed(StrictValue { ..inner })?);
                 }
             }
         }
@@ -254,13 +241,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn depth_counts_brackets_outside_strings_only() {
-        assert!(!nests_deeper_than(r#"{"a":[[1]]}"#, 3));
-        assert!(nests_deeper_than(r#"{"a":[[[1]]]}"#, 3));
-        assert!(!nests_deeper_than(r#"{"a":"[[[[[[\"[[[["}"#, 1));
-        assert!(!nests_deeper_than(r#"{"a":"\\"}"#, 1));
-        assert!(nests_deeper_than(r#"{"a":"\\",  "b":{}}"#, 1));
-        assert!(!nests_deeper_than("]]]]{}", 1));
+    fn depth_counts_arrays_and_objects_not_brackets_in_strings() {
+        let code = |body: &str| parse_object_body(body.as_bytes()).err().map(|e| e.code());
+        // `{"a":` is level 1, so n brackets inside it reach level n + 1.
+        let nested = |open: &str, close: &str, n: usize| {
+            format!("{{\"a\":{}1{}}}", open.repeat(n), close.repeat(n))
+        };
+        assert_eq!(code(&nested("[", "]", MAX_DEPTH - 1)), None);
+        assert_eq!(code(&nested("[", "]", MAX_DEPTH)), Some("body_too_deep"));
+        assert_eq!(code(&nested("{\"b\":", "}", MAX_DEPTH - 1)), None);
+        assert_eq!(
+            code(&nested("{\"b\":", "}", MAX_DEPTH)),
+            Some("body_too_deep")
+        );
+        let brackets_in_a_string =
+            format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(500), "{".repeat(500));
+        assert_eq!(code(&brackets_in_a_string), None);
+        // Unclosed and far past serde_json's own recursion limit: refused at level 65.
+        assert_eq!(
+            code(&format!("{{\"a\":{}", "[".repeat(100_000))),
+            Some("body_too_deep")
+        );
+        // Broken before it gets deep: not JSON.
+        assert_eq!(
+            code(&format!("{{\"a\":}}{}", "[".repeat(100))),
+            Some("body_not_json")
+        );
     }
 
     #[test]

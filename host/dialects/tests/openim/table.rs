@@ -223,4 +223,14 @@ fn key_query_and_echo_are_where_openim_md_says() {
     for info in COMMANDS.iter().filter(|c| !c.echo.is_empty()) {
         assert_eq!(info.echo.first(), Some(&"groupID"), "{}", info.name);
     }
+    // `render` writes echoed fields after the envelope without a map: an echo key that is an
+    // envelope key, or repeated, would be written twice.
+    for info in COMMANDS {
+        let mut keys: Vec<&str> = info.echo.to_vec();
+        keys.extend(openim::ENVELOPE_KEYS);
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), before, "{}: an echo key repeats", info.name);
+    }
 }

@@ -137,8 +137,12 @@ async fn serve(args: ServeArgs, config: Config) -> Result<()> {
     if args.build {
         build_plugins(&config, &base).await?;
     }
-    let runtime =
-        Arc::new(Runtime::new(RuntimeConfig::default()).context("cannot start the wasm runtime")?);
+    let runtime = Runtime::new(RuntimeConfig {
+        max_concurrent_calls: config.server.max_instances,
+        ..RuntimeConfig::default()
+    })
+    .context("cannot start the wasm runtime")?;
+    let runtime = Arc::new(runtime);
     let data_dir = base.join(&config.server.data_dir);
     let store = Store::open(&data_dir)
         .with_context(|| format!("cannot use data_dir {}", data_dir.display()))?;

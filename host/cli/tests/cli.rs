@@ -152,13 +152,18 @@ impl Served {
     /// Starts `hookbox serve` with `plugins` (TOML `[[plugin]]` tables, sources relative to
     /// the built plugins) in a directory of its own named after `tag`.
     fn start(tag: &str, plugins: &str) -> Served {
+        Served::start_with(tag, "", plugins)
+    }
+
+    /// [`Served::start`] with more `[server]` keys (`server`: TOML lines).
+    fn start_with(tag: &str, server: &str, plugins: &str) -> Served {
         let dir = std::env::temp_dir().join(format!("hookbox-cli-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("hookbox.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n{}",
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{server}\n\n{}",
                 dir.join("data"),
                 // Sources are relative to the config file, which lives in `dir`.
                 plugins.replace(
@@ -296,6 +301,29 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
             && l.contains("keyword-filter")
             && l.contains("op-cli-42")),
         "{rest:?}"
+    );
+}
+
+#[test]
+fn max_instances_caps_the_wasm_instances_alive_at_once() {
+    // A reuse-mode plugin keeps its instance (and its slot) after the call; the fresh plugin
+    // after it then needs a second slot.
+    let chain = "[[plugin]]\nname = \"warm\"\nsource = \"keyword_filter.wasm\"\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\ninstances = \"reuse\"\nreuse = { pool_size = 1 }\ngrants = { config = { banned = \"nothing-matches\" } }\n\n[[plugin]]\nname = \"fresh\"\nsource = \"keyword_filter.wasm\"\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\non_error = \"reject\"\ngrants = { config = { banned = \"spam\" } }\n";
+
+    let two = Served::start_with("instances-two", "max_instances = 2", chain);
+    let answer = two.send_example("op-two-slots");
+    assert!(answer.contains(r#""errCode":5001"#), "{answer}");
+    drop(two);
+
+    let mut one = Served::start_with("instances-one", "max_instances = 1", chain);
+    let first = one.send_example("op-one-slot");
+    // The fresh plugin found no free slot: its fail-closed answer, not its verdict.
+    assert!(first.contains(r#""errCode":5000"#), "{first}");
+    let (_, log) = one.terminate();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("fresh") && l.contains("op-one-slot") && l.contains("failed")),
+        "{log:?}"
     );
 }
 

@@ -79,6 +79,10 @@ pub struct ServerConfig {
     /// Most open connections on the webhook listener; further ones wait in the kernel's
     /// accept queue.
     pub max_connections: usize,
+    /// Most wasm instances alive at once, all plugins together (reuse-mode idle instances
+    /// included): the pooling allocator's slots, whose address space is reserved at start.
+    /// A call that finds every slot taken fails with its plugin's `on_error` answer.
+    pub max_instances: u32,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +104,7 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             max_in_flight_per_source: 256,
             max_connections: 4096,
+            max_instances: 1000,
         }
     }
 }
@@ -341,6 +346,11 @@ impl Config {
                 return Err(format!("{key} must be positive"));
             }
         }
+        if server.max_instances == 0 || server.max_instances > MAX_INSTANCES {
+            return Err(format!(
+                "server.max_instances must be between 1 and {MAX_INSTANCES}"
+            ));
+        }
         if server.max_in_flight_per_source > server.max_in_flight {
             return Err(format!(
                 "server.max_in_flight_per_source ({}) must not exceed server.max_in_flight ({})",
@@ -377,6 +387,11 @@ impl Config {
 
 /// Longest configurable header or request timeout: ten minutes, far past any IM server's.
 const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// Most configurable wasm instance slots. Each reserves address space for the largest
+/// linear memories and their guards (~8.6 GB): 10,000 is ~86 TB of the ~140 TB a Linux x86-64
+/// process can map.
+const MAX_INSTANCES: u32 = 10_000;
 
 fn check_path(key: &str, path: &str) -> Result<(), String> {
     let valid = path.starts_with('/')
@@ -582,7 +597,10 @@ mod ingress_limit_tests {
         assert_eq!(server.max_in_flight, 1024);
         assert_eq!(server.max_in_flight_per_source, 256);
         assert_eq!(server.max_connections, 4096);
+        assert_eq!(server.max_instances, 1000);
         for (bad, key) in [
+            ("max_instances = 0", "server.max_instances"),
+            ("max_instances = 10001", "server.max_instances"),
             ("header_timeout_ms = 0", "server.header_timeout_ms"),
             ("request_timeout_ms = 0", "server.request_timeout_ms"),
             ("request_timeout_ms = 600001", "server.request_timeout_ms"),

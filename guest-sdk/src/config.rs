@@ -3,6 +3,12 @@
 //!
 //! Calling any of these makes the component import `wasi:config/store`.
 //!
+//! [`get`] and [`try_get`] ask the host once per key and instance and remember the answer:
+//! an instance's config never changes under it (hookbox starts new instances when a plugin's
+//! config changes, `docs/adr/009-instance-reuse-mode.md`), and in reuse mode the host call
+//! and the copy across the boundary were a tenth of keyword-filter's work per message.
+//! Failures are not remembered; the next call asks again.
+//!
 //! Outside WebAssembly (native unit tests of plugin logic) values come from a per-thread map
 //! that tests fill with `set_native` and empty with `clear_native`.
 
@@ -40,6 +46,8 @@ pub fn try_get_all() -> Result<Vec<(String, String)>, Error> {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
+    use std::cell::RefCell;
+
     use crate::Error;
     use crate::bindings::wasi::config::store;
 
@@ -50,8 +58,30 @@ mod imp {
         }
     }
 
+    /// Keys remembered per instance, at most: a plugin that reads keys it builds at run time
+    /// keeps asking the host past this instead of growing without bound.
+    const REMEMBERED_KEYS: usize = 64;
+
+    std::thread_local! {
+        static REMEMBERED: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
+    }
+
     pub(super) fn get(key: &str) -> Result<Option<String>, Error> {
-        store::get(key).map_err(convert)
+        let known = REMEMBERED.with_borrow(|seen| {
+            seen.iter()
+                .find(|(seen_key, _)| seen_key == key)
+                .map(|(_, value)| value.clone())
+        });
+        if let Some(value) = known {
+            return Ok(value);
+        }
+        let value = store::get(key).map_err(convert)?;
+        REMEMBERED.with_borrow_mut(|seen| {
+            if seen.len() < REMEMBERED_KEYS {
+                seen.push((key.to_owned(), value.clone()));
+            }
+        });
+        Ok(value)
     }
 
     pub(super) fn get_all() -> Result<Vec<(String, String)>, Error> {

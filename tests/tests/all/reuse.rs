@@ -233,3 +233,40 @@ async fn fresh_is_the_default_mode_end_to_end() {
     assert_eq!(served_counts(&server, 3).await, ["1", "1", "1"]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_warm_instance_never_answers_with_a_config_it_was_not_built_with() {
+    // The SDK remembers config values for an instance's life: a change must reach the
+    // plugin through new instances, and the remembered value must be the granted one.
+    const SINGLE: &str = "callbackBeforeSendSingleMsgCommand";
+    let config = format!(
+        "[[plugin]]\nname = \"keyword-filter\"\nsource = \"keyword_filter.wasm\"\ncommands = [{SINGLE:?}]\ninstances = \"reuse\"\nreuse = {{ pool_size = 1, max_calls = 100 }}\ngrants = {{ config = {{ banned = \"spam\" }} }}\n"
+    );
+    let server = TestServer::start(&config).await;
+    let err_code = |text: &'static str| {
+        let server = &server;
+        async move {
+            let answer = server
+                .openim(SINGLE, &openim_text_message(SINGLE, text))
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            answer.json()["errCode"].as_i64()
+        }
+    };
+    // The second call runs on the warm instance, from the remembered value.
+    assert_eq!(err_code("buy spam now").await, Some(5001));
+    assert_eq!(err_code("buy spam now").await, Some(5001));
+    assert_eq!(err_code("buy eggs now").await, Some(0));
+
+    let banned = serde_json::json!({ "grants": { "config": { "banned": "eggs" } } });
+    server
+        .app
+        .registry
+        .patch("keyword-filter", &banned, None)
+        .await
+        .unwrap();
+    assert_eq!(err_code("buy spam now").await, Some(0));
+    assert_eq!(err_code("buy eggs now").await, Some(5001));
+    assert_eq!(err_code("buy eggs now").await, Some(5001));
+    server.stop().await;
+}

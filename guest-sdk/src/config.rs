@@ -3,11 +3,13 @@
 //!
 //! Calling any of these makes the component import `wasi:config/store`.
 //!
-//! [`get`] and [`try_get`] ask the host once per key and instance and remember the answer:
-//! an instance's config never changes under it (hookbox starts new instances when a plugin's
-//! config changes, `docs/adr/009-instance-reuse-mode.md`), and in reuse mode the host call
-//! and the copy across the boundary were a tenth of keyword-filter's work per message.
-//! Failures are not remembered; the next call asks again.
+//! On an instance that serves more than one call (reuse mode), [`get`] and [`try_get`]
+//! remember each key's answer from the second call on and stop asking the host: an
+//! instance's config never changes under it (hookbox starts new instances when a plugin's
+//! config changes, `docs/adr/009-instance-reuse-mode.md`), and the host call with its copy
+//! across the boundary was a tenth of keyword-filter's work per message. A fresh instance,
+//! which serves one call, keeps nothing and pays nothing for it. Failures are not
+//! remembered; the next call asks again.
 //!
 //! Outside WebAssembly (native unit tests of plugin logic) values come from a per-thread map
 //! that tests fill with `set_native` and empty with `clear_native`.
@@ -76,11 +78,13 @@ mod imp {
             return Ok(value);
         }
         let value = store::get(key).map_err(convert)?;
-        REMEMBERED.with_borrow_mut(|seen| {
-            if seen.len() < REMEMBERED_KEYS {
-                seen.push((key.to_owned(), value.clone()));
-            }
-        });
+        if crate::__private::instance_is_warm() {
+            REMEMBERED.with_borrow_mut(|seen| {
+                if seen.len() < REMEMBERED_KEYS {
+                    seen.push((key.to_owned(), value.clone()));
+                }
+            });
+        }
         Ok(value)
     }
 

@@ -251,8 +251,18 @@ pub mod __private {
     use crate::bindings::hookbox::plugin::types as wit;
     use crate::{Event, Plugin};
 
+    /// Calls this instance has started, this one included.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    /// Whether this instance served a call before this one: only then can something kept
+    /// for later calls ever be used (a fresh instance serves one call).
+    pub(crate) fn instance_is_warm() -> bool {
+        CALLS.load(std::sync::atomic::Ordering::Relaxed) > 1
+    }
+
     /// The WIT `handle` for plugin `P`: convert the event, run the plugin, convert the verdict.
     pub fn handle<P: Plugin>(event: wit::Event) -> Result<wit::Verdict, String> {
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         report_panics_through_the_host();
         P::handle(Event::from_wit(event))
             .map(crate::Verdict::into_wit)

@@ -253,7 +253,8 @@ async fn a_warm_instance_never_answers_with_a_config_it_was_not_built_with() {
             answer.json()["errCode"].as_i64()
         }
     };
-    // The second call runs on the warm instance, from the remembered value.
+    // One warm instance serves them all: it asks the host on its first two calls and
+    // answers the third from the remembered value.
     assert_eq!(err_code("buy spam now").await, Some(5001));
     assert_eq!(err_code("buy spam now").await, Some(5001));
     assert_eq!(err_code("buy eggs now").await, Some(0));

@@ -256,6 +256,7 @@ pub mod __private {
 
     /// Whether this instance served a call before this one: only then can something kept
     /// for later calls ever be used (a fresh instance serves one call).
+    #[cfg(target_arch = "wasm32")]
     pub(crate) fn instance_is_warm() -> bool {
         CALLS.load(std::sync::atomic::Ordering::Relaxed) > 1
     }

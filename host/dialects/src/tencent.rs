@@ -303,10 +303,13 @@ fn reject_rule(callback: &Callback) -> RejectRule {
 pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
     let rule = reject_rule(callback);
     let silent_drop = command(&callback.event.command).is_some_and(|info| info.silent_drop);
-    let body = match (rule, verdict) {
-        (RejectRule::Ignored, _) => envelope(0, ""),
-        (RejectRule::ErrorCode { .. }, Verdict::Allow) => envelope(0, ""),
-        (RejectRule::ResultItems { items, .. }, Verdict::Allow) => results(callback, items, 0, ""),
+    let plain = |code: i32, info: &str| serde_json::to_vec(&Plain { code, info });
+    let rendered = match (rule, verdict) {
+        (RejectRule::Ignored, _) => plain(0, ""),
+        (RejectRule::ErrorCode { .. }, Verdict::Allow) => plain(0, ""),
+        (RejectRule::ResultItems { items, .. }, Verdict::Allow) => {
+            serde_json::to_vec(&results(callback, items, 0, ""))
+        }
         (_, Verdict::Modify(fields)) => {
             let mut body = match rule {
                 RejectRule::ResultItems { items, .. } => results(callback, items, 0, ""),
@@ -317,33 +320,51 @@ pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
                     body.insert(key.clone(), value.clone());
                 }
             }
-            body
+            serde_json::to_vec(&body)
         }
         (RejectRule::ErrorCode { .. }, Verdict::Reject(rejection)) => {
-            envelope(reject_code(callback, rejection.code).0, &rejection.message)
+            plain(reject_code(callback, rejection.code).0, &rejection.message)
         }
         (RejectRule::ErrorCode { .. }, Verdict::Discard) if silent_drop => {
-            envelope(SILENT_DROP_CODE, "")
+            plain(SILENT_DROP_CODE, "")
         }
         (RejectRule::ErrorCode { .. }, Verdict::Discard) => {
-            envelope(GENERIC_REJECT_CODE, DISCARD_MESSAGE)
+            plain(GENERIC_REJECT_CODE, DISCARD_MESSAGE)
         }
         (RejectRule::ResultItems { items, .. }, Verdict::Reject(rejection)) => {
             let code = reject_code(callback, rejection.code).0;
-            results(callback, items, code, &rejection.message)
+            serde_json::to_vec(&results(callback, items, code, &rejection.message))
         }
         (RejectRule::ResultItems { items, custom }, Verdict::Discard) => {
-            results(callback, items, custom.min, DISCARD_MESSAGE)
+            serde_json::to_vec(&results(callback, items, custom.min, DISCARD_MESSAGE))
         }
     };
-    // Serialising a map of JSON values cannot fail; the fallback keeps this total anyway.
-    serde_json::to_vec(&body).unwrap_or_else(|_| FALLBACK_REJECT.to_vec())
+    // Serialising JSON values and strings cannot fail; the fallback keeps this total anyway.
+    rendered.unwrap_or_else(|_| FALLBACK_REJECT.to_vec())
 }
 
 /// What [`render`] answers if serialisation ever failed: a generic reject, never an accidental
 /// allow.
 const FALLBACK_REJECT: &[u8] =
     br#"{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"hookbox could not render the answer"}"#;
+
+/// The bare envelope, the same bytes as [`envelope`]'s map serialised, written without
+/// building the map (most answers are exactly this).
+struct Plain<'a> {
+    code: i32,
+    info: &'a str,
+}
+
+impl serde::Serialize for Plain<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(ENVELOPE_KEYS.len()))?;
+        map.serialize_entry(ENVELOPE_KEYS[0], "OK")?;
+        map.serialize_entry(ENVELOPE_KEYS[1], &self.code)?;
+        map.serialize_entry(ENVELOPE_KEYS[2], self.info)?;
+        map.end()
+    }
+}
 
 fn envelope(code: i32, info: &str) -> JsonObject {
     let mut body = JsonObject::new();

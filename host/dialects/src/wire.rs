@@ -73,6 +73,7 @@ enum Refusal {
 /// Builds a [`Value`] like serde_json's own visitor, refusing repeated object keys and
 /// nesting past [`MAX_DEPTH`]. The reason is left in `refusal`, because a serde error can
 /// only carry a message.
+#[derive(Clone, Copy)]
 struct StrictValue<'a> {
     refusal: &'a std::cell::Cell<Option<Refusal>>,
     /// The level this value is at if it is an array or object (the body itself is 1).
@@ -141,7 +142,7 @@ impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let inner = self.inner()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(StrictValue { ..inner })? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -162,7 +163,7 @@ impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
                     return Err(serde::de::Error::custom("duplicate key"));
                 }
                 serde_json::map::Entry::Vacant(slot) => {
-                    slot.insert(entries.next_value_seed(StrictValue { ..inner })?);
+                    slot.insert(entries.next_value_seed(inner)?);
                 }
             }
         }

@@ -481,7 +481,7 @@ fn envelope(code: i32, message: &str, detail: &str, next: i32) -> JsonObject {
 
 /// An answer with no plugin fields in it: the envelope, then the request's `echo` fields,
 /// the same bytes [`envelope`] and [`push_echo`] would build, written without building a
-/// map (a map per answer was a tenth of the host's work on an allowed message). No echo
+/// map (building one cost ~4k instructions per allowed message, ~4 % of the whole request). No echo
 /// field is an envelope key (a test checks the table), so no key is written twice.
 struct Unmodified<'a> {
     code: i32,

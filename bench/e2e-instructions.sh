@@ -20,7 +20,8 @@ bench=$root/target/release/hookbox-bench
 plugin=$root/plugins/target/wasm32-unknown-unknown/release/keyword_filter.wasm
 command=callbackBeforeSendSingleMsgCommand
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+# A failed step must not leave a server running under valgrind.
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
 
 free_port() {
     local port

@@ -412,15 +412,18 @@ fn go_decodes_as(key: &str, field: &str) -> bool {
 pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
     let info = command(&callback.event.command);
     let echo = info.map_or(&[][..], |i| i.echo);
-    let rendered = match verdict {
-        Verdict::Allow => serde_json::to_vec(&Unmodified {
-            code: 0,
-            message: "",
-            detail: "",
-            next: 0,
+    let unmodified = |code: i32, message: &str, detail: &str, next: i32, echo: &[&str]| {
+        serde_json::to_vec(&Unmodified {
+            code,
+            message,
+            detail,
+            next,
             echo,
             request: &callback.request,
-        }),
+        })
+    };
+    let rendered = match verdict {
+        Verdict::Allow => unmodified(0, "", "", 0, echo),
         Verdict::Modify(fields) => {
             let mut body = envelope(0, "", "", 0);
             push_echo(&mut body, callback, echo);
@@ -440,26 +443,15 @@ pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
             }
             serde_json::to_vec(&body)
         }
-        Verdict::Reject(rejection) => serde_json::to_vec(&Unmodified {
-            code: if rejection.code == 0 {
+        Verdict::Reject(rejection) => {
+            let code = if rejection.code == 0 {
                 DEFAULT_REJECT_CODE
             } else {
                 rejection.code
-            },
-            message: &rejection.message,
-            detail: &rejection.detail,
-            next: 1,
-            echo: &[],
-            request: &callback.request,
-        }),
-        Verdict::Discard => serde_json::to_vec(&Unmodified {
-            code: DEFAULT_REJECT_CODE,
-            message: DISCARD_MESSAGE,
-            detail: "",
-            next: 1,
-            echo: &[],
-            request: &callback.request,
-        }),
+            };
+            unmodified(code, &rejection.message, &rejection.detail, 1, &[])
+        }
+        Verdict::Discard => unmodified(DEFAULT_REJECT_CODE, DISCARD_MESSAGE, "", 1, &[]),
     };
     // Serialising JSON values and strings cannot fail; the fallback keeps this total anyway.
     rendered.unwrap_or_else(|_| FALLBACK_REJECT.to_vec())

@@ -104,7 +104,8 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             max_in_flight_per_source: 256,
             max_connections: 4096,
-            max_instances: 1000,
+            // One source for the default: the runtime's own.
+            max_instances: hookbox_runtime::RuntimeConfig::default().max_concurrent_calls,
         }
     }
 }
@@ -296,6 +297,11 @@ impl Config {
             return Err("server.data_dir must not be empty".to_owned());
         }
         self.check_ingress_limits()?;
+        if self.server.max_instances == 0 || self.server.max_instances > MAX_INSTANCES {
+            return Err(format!(
+                "server.max_instances must be between 1 and {MAX_INSTANCES}"
+            ));
+        }
         if let Some(endpoint) = &self.telemetry.otlp_endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -345,11 +351,6 @@ impl Config {
             if value == 0 {
                 return Err(format!("{key} must be positive"));
             }
-        }
-        if server.max_instances == 0 || server.max_instances > MAX_INSTANCES {
-            return Err(format!(
-                "server.max_instances must be between 1 and {MAX_INSTANCES}"
-            ));
         }
         if server.max_in_flight_per_source > server.max_in_flight {
             return Err(format!(

@@ -67,8 +67,11 @@ pub struct Callback {
     /// Whether the dialect's command table knows this command. Unknown commands still parse
     /// (IM servers add commands between releases); the server answers them with an allow.
     pub known: bool,
-    /// The parsed body, for rendering (echo fields) and for checking modifications.
-    request: hookbox_model::JsonObject,
+    /// Tencent's `MsgKey`, read while parsing: every callback's span carries it.
+    message_key: Option<String>,
+    /// The body as a JSON object, built on first use from `event.payload` (most answers
+    /// never read it: see the `wire` module).
+    request: std::sync::OnceLock<hookbox_model::JsonObject>,
 }
 
 impl Callback {
@@ -81,17 +84,25 @@ impl Callback {
     /// (`"<seq>_<random>_<time>"`, on message callbacks). Tencent sends no operation id, so this
     /// is what ties its callback to a message in logs and traces.
     pub fn message_key(&self) -> Option<&str> {
-        match self.event.dialect {
-            hookbox_model::DialectKind::Tencent => {
-                self.request.get("MsgKey").and_then(|v| v.as_str())
-            }
-            hookbox_model::DialectKind::Openim => None,
-        }
+        self.message_key.as_deref()
     }
 
-    /// The parsed request body (the same JSON as `event.payload`).
+    /// The request body as a JSON object: `event.payload`, parsed on the first call (the
+    /// dialect checked it while parsing the callback, so this is the value serde_json builds;
+    /// were `event.payload` replaced by text that is not a JSON object, it would be empty).
     pub fn request(&self) -> &hookbox_model::JsonObject {
-        &self.request
+        self.request
+            .get_or_init(|| wire::object_value(&self.event.payload))
+    }
+
+    fn new(event: Event, phase: Phase, known: bool, message_key: Option<String>) -> Callback {
+        Callback {
+            event,
+            phase,
+            known,
+            message_key,
+            request: std::sync::OnceLock::new(),
+        }
     }
 }
 

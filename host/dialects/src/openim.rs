@@ -47,7 +47,7 @@ pub(crate) use delivery::delivery_keys;
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
 
-use crate::wire;
+use crate::wire::{self, Field, ObjectBody};
 use crate::{Callback, DialectError, Inbound, ModifyError};
 
 /// The error code a reject carries when the plugin gave 0, and the code of a discard.
@@ -73,14 +73,14 @@ pub const ENVELOPE_KEYS: [&str; 5] = ["actionCode", "errCode", "errMsg", "errDlt
 
 /// Parses one OpenIM callback request.
 pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
-    let (text, request) = wire::parse_object_body(inbound.body)?;
+    let body = wire::parse_object_body(inbound.body)?;
 
-    let name = resolve_command(inbound, &request)?;
+    let name = resolve_command(inbound, &body)?;
     let info = command(&name);
     let phase = phase_of(&name);
 
     let mut metadata = Vec::new();
-    if let Some(op) = header_operation_id(inbound.headers).or_else(|| body_operation_id(&request)) {
+    if let Some(op) = header_operation_id(inbound.headers).or_else(|| body_operation_id(&body)) {
         metadata.push((OPERATION_ID.to_owned(), op));
     }
     if info.is_some_and(|i| i.key_query)
@@ -89,17 +89,13 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
         metadata.push((KEY.to_owned(), key));
     }
 
-    Ok(Callback {
-        event: Event {
-            dialect: DialectKind::Openim,
-            command: name,
-            payload: text.to_owned(),
-            metadata,
-        },
-        phase,
-        known: info.is_some(),
-        request,
-    })
+    let event = Event {
+        dialect: DialectKind::Openim,
+        command: name,
+        payload: body.text.to_owned(),
+        metadata,
+    };
+    Ok(Callback::new(event, phase, info.is_some(), None))
 }
 
 /// Whether OpenIM waits for the answer to `command`: the table's phase, else (a command
@@ -118,7 +114,7 @@ struct Source {
     command: String,
 }
 
-fn resolve_command(inbound: &Inbound<'_>, request: &JsonObject) -> Result<String, DialectError> {
+fn resolve_command(inbound: &Inbound<'_>, body: &ObjectBody<'_>) -> Result<String, DialectError> {
     let mut sources: Vec<Source> = Vec::with_capacity(3);
     if let Some(path) = inbound.path_command.filter(|p| !p.is_empty()) {
         sources.push(checked("path", path.to_owned())?);
@@ -131,13 +127,13 @@ fn resolve_command(inbound: &Inbound<'_>, request: &JsonObject) -> Result<String
             sources.push(checked("query", value)?);
         }
     }
-    match request.get(COMMAND_FIELD) {
+    match body.field(COMMAND_FIELD) {
         None => {}
-        Some(Value::String(body)) => sources.push(checked("body", body.clone())?),
-        Some(other) => {
+        Some(Field::Text(command)) => sources.push(checked("body", command.clone().into_owned())?),
+        Some(&Field::Other(found)) => {
             return Err(DialectError::CommandNotString {
                 field: COMMAND_FIELD,
-                found: wire::json_type(other),
+                found,
             });
         }
     }
@@ -175,16 +171,16 @@ fn header_operation_id(headers: &http::HeaderMap) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-fn body_operation_id(request: &JsonObject) -> Option<String> {
-    let value = match request.get(OPERATION_ID) {
+fn body_operation_id(body: &ObjectBody<'_>) -> Option<String> {
+    let value = match body.field(OPERATION_ID) {
         Some(exact) => exact,
-        None => request
-            .iter()
+        None => body
+            .fields()
             .find(|(k, _)| k.eq_ignore_ascii_case(OPERATION_ID))
             .map(|(_, v)| v)?,
     };
     match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Field::Text(s) if !s.is_empty() => Some(s.clone().into_owned()),
         _ => None,
     }
 }
@@ -236,7 +232,7 @@ pub fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(), Modi
         check_value(command_name, key, rule.ty, value)?;
         if rule.requirement == Requirement::NonNullInRequest
             && !value.is_null()
-            && callback.request.get(key).is_none_or(Value::is_null)
+            && callback.request().get(key).is_none_or(Value::is_null)
         {
             return Err(ModifyError::NotInRequest { field: key.clone() });
         }
@@ -419,7 +415,7 @@ pub fn render(callback: &Callback, verdict: &Verdict) -> Vec<u8> {
             detail,
             next,
             echo,
-            request: &callback.request,
+            callback,
         })
     };
     let rendered = match verdict {
@@ -481,7 +477,7 @@ struct Unmodified<'a> {
     detail: &'a str,
     next: i32,
     echo: &'a [&'a str],
-    request: &'a JsonObject,
+    callback: &'a Callback,
 }
 
 impl serde::Serialize for Unmodified<'_> {
@@ -493,8 +489,9 @@ impl serde::Serialize for Unmodified<'_> {
         map.serialize_entry(ENVELOPE_KEYS[2], self.message)?;
         map.serialize_entry(ENVELOPE_KEYS[3], self.detail)?;
         map.serialize_entry(ENVELOPE_KEYS[4], &self.next)?;
+        // Only the echoing commands read the request: the others never build its value.
         for &key in self.echo {
-            if let Some(value) = self.request.get(key) {
+            if let Some(value) = self.callback.request().get(key) {
                 map.serialize_entry(key, value)?;
             }
         }
@@ -504,7 +501,7 @@ impl serde::Serialize for Unmodified<'_> {
 
 fn push_echo(body: &mut JsonObject, callback: &Callback, echo: &[&str]) {
     for &key in echo {
-        if let Some(value) = callback.request.get(key) {
+        if let Some(value) = callback.request().get(key) {
             body.insert(key.to_owned(), value.clone());
         }
     }

@@ -77,7 +77,7 @@ pub(crate) use delivery::delivery_keys;
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
 
-use crate::wire;
+use crate::wire::{self, Field};
 use crate::{Callback, DialectError, Inbound, ModifyError};
 
 /// One configured Tencent app. Its `Debug` output never shows the token.
@@ -123,6 +123,9 @@ pub const OPT_PLATFORM: &str = "OptPlatform";
 /// The query parameter and body key that carry the command.
 pub const COMMAND_FIELD: &str = "CallbackCommand";
 
+/// The body key of a message callback's message key (`"<seq>_<random>_<time>"`).
+pub const MESSAGE_KEY: &str = "MsgKey";
+
 /// The three envelope keys Tencent reads, in the order they are written.
 pub const ENVELOPE_KEYS: [&str; 3] = ["ActionStatus", "ErrorCode", "ErrorInfo"];
 
@@ -146,19 +149,19 @@ pub fn sign(token: &str, request_time: &str) -> String {
 pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, DialectError> {
     let app = auth::authenticate(inbound.query, auth)?;
     let query_command = query_command(inbound.query)?;
-    let (text, request) = wire::parse_object_body(inbound.body)?;
-    let body_command = match request.get(COMMAND_FIELD) {
+    let body = wire::parse_object_body(inbound.body)?;
+    let body_command = match body.field(COMMAND_FIELD) {
         None => {
             return Err(DialectError::CommandMissingFrom {
                 source_name: "body",
                 field: COMMAND_FIELD,
             });
         }
-        Some(Value::String(body)) => checked(body.clone())?,
-        Some(other) => {
+        Some(Field::Text(command)) => checked(command.clone().into_owned())?,
+        Some(&Field::Other(found)) => {
             return Err(DialectError::CommandNotString {
                 field: COMMAND_FIELD,
-                found: wire::json_type(other),
+                found,
             });
         }
     };
@@ -175,17 +178,14 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
         }
     }
 
-    Ok(Callback {
-        event: Event {
-            dialect: DialectKind::Tencent,
-            command: query_command,
-            payload: text.to_owned(),
-            metadata,
-        },
-        phase,
-        known: info.is_some(),
-        request,
-    })
+    let message_key = body.text(MESSAGE_KEY).map(str::to_owned);
+    let event = Event {
+        dialect: DialectKind::Tencent,
+        command: query_command,
+        payload: body.text.to_owned(),
+        metadata,
+    };
+    Ok(Callback::new(event, phase, info.is_some(), message_key))
 }
 
 /// Whether Tencent waits for the answer to `command`: the table's phase, else (a command newer

@@ -2,10 +2,20 @@
 //! nesting limit, no repeated keys), query string decoding, JSON type names for error
 //! messages and command-name validation.
 //!
-//! Not a JSON or URL parser: serde_json parses bodies; the visitor here only builds the value,
-//! counting its depth and refusing repeated keys as it goes.
+//! Not a JSON or URL parser: serde_json reads bodies; the visitor here only checks them.
+//!
+//! The decision a reader may question: **checking a body builds no value**. The body rules are
+//! enforced by a scan that borrows keys and strings from the text, and only the top-level
+//! strings are kept (routing reads the command and the operation id). Building the whole
+//! `serde_json::Value` cost about two thirds of a typical callback's parse, and the common
+//! answer (an allow) never reads it; [`Callback::request`](crate::Callback::request) builds it
+//! on first use instead.
 
-use hookbox_model::JsonObject;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::DialectError;
@@ -16,158 +26,261 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// Longest accepted command name.
 pub(crate) const MAX_COMMAND_LEN: usize = 128;
 
+/// A request body that passed the body rules, with its top-level fields in body order.
+pub(crate) struct ObjectBody<'a> {
+    /// The body itself, unchanged.
+    pub(crate) text: &'a str,
+    fields: Vec<(Cow<'a, str>, Field<'a>)>,
+}
+
+/// A top-level field's value, as far as routing reads it: a string's text, else only its
+/// JSON type (as [`json_type`] names it).
+pub(crate) enum Field<'a> {
+    Text(Cow<'a, str>),
+    Other(&'static str),
+}
+
+impl<'a> ObjectBody<'a> {
+    /// The top-level field `name` (keys are unique: the body rules refuse repeats).
+    pub(crate) fn field(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The top-level fields, in body order.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&str, &Field<'a>)> {
+        self.fields.iter().map(|(key, value)| (key.as_ref(), value))
+    }
+
+    /// The top-level field `name` if it is a string.
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
+        match self.field(name)? {
+            Field::Text(text) => Some(text),
+            Field::Other(_) => None,
+        }
+    }
+}
+
 /// Applies the body rules every dialect shares: UTF-8, not blank, at most [`MAX_DEPTH`] levels
 /// deep (refused on entering level `MAX_DEPTH + 1`, long before serde_json's own recursion
 /// limit), no object with a repeated key, a JSON object.
-/// Returns the text (the body itself, unchanged) and the parsed object.
-pub(crate) fn parse_object_body(body: &[u8]) -> Result<(&str, JsonObject), DialectError> {
+pub(crate) fn parse_object_body(body: &[u8]) -> Result<ObjectBody<'_>, DialectError> {
     let text = std::str::from_utf8(body).map_err(|e| DialectError::BodyNotUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
     if text.trim_ascii().is_empty() {
         return Err(DialectError::BodyEmpty);
     }
-    match parse_strictly(text)? {
-        Value::Object(map) => Ok((text, map)),
-        other => Err(DialectError::BodyNotObject {
-            found: json_type(&other),
+    let scan = Scan {
+        refusal: Cell::new(None),
+        open_keys: RefCell::new(Vec::with_capacity(TYPICAL_KEYS)),
+        top_level: RefCell::new(Vec::with_capacity(TYPICAL_KEYS)),
+    };
+    match check_strictly(text, &scan)? {
+        Field::Other("an object") => Ok(ObjectBody {
+            text,
+            fields: scan.top_level.into_inner(),
         }),
+        Field::Text(_) => Err(DialectError::BodyNotObject { found: "a string" }),
+        Field::Other(found) => Err(DialectError::BodyNotObject { found }),
     }
 }
 
-/// `serde_json::from_str::<Value>`, except that an object holding a key twice, at any depth,
-/// is [`DialectError::DuplicateKey`] instead of silently keeping the last value, and nesting
-/// past [`MAX_DEPTH`] is [`DialectError::BodyTooDeep`].
+/// The body as a JSON object. For a body [`parse_object_body`] accepted, this is the value
+/// serde_json builds (a test holds the two parses to agree); anything else is an empty object.
+pub(crate) fn object_value(text: &str) -> hookbox_model::JsonObject {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// serde_json's syntax check of `text`, except that an object holding a key twice, at any
+/// depth, is [`DialectError::DuplicateKey`] and nesting past [`MAX_DEPTH`] is
+/// [`DialectError::BodyTooDeep`]. Returns what the whole text is, as a [`Field`].
 ///
 /// Every level is checked, not only the fields the host reads: plugins parse the original
 /// bytes with parsers of their own (first-wins, last-wins or an error), so any repeated key
 /// is a place where the host's reading and a plugin's could differ. IM servers marshal maps
 /// and structs, which never repeat a key, so no genuine callback is refused.
-fn parse_strictly(text: &str) -> Result<Value, DialectError> {
-    let refusal = std::cell::Cell::new(None);
+fn check_strictly<'a>(text: &'a str, scan: &Scan<'a>) -> Result<Field<'a>, DialectError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let parsed = serde::de::DeserializeSeed::deserialize(
-        StrictValue {
-            refusal: &refusal,
-            depth: 1,
-        },
-        &mut deserializer,
-    )
-    .and_then(|value| deserializer.end().map(|()| value));
-    match (parsed, refusal.take()) {
+    let checked = Check { scan, depth: 1 }
+        .deserialize(&mut deserializer)
+        .and_then(|shape| deserializer.end().map(|()| shape));
+    match (checked, scan.refusal.take()) {
         (_, Some(Refusal::DuplicateKey(key))) => {
             Err(DialectError::DuplicateKey { key: excerpt(&key) })
         }
         (_, Some(Refusal::TooDeep)) => Err(DialectError::BodyTooDeep { limit: MAX_DEPTH }),
-        (Ok(value), None) => Ok(value),
+        (Ok(shape), None) => Ok(shape),
         (Err(e), None) => Err(DialectError::BodyNotJson(e)),
     }
 }
 
-/// Why [`StrictValue`] stopped, where serde_json alone would have gone on.
+/// Why [`Check`] stopped, where serde_json alone would have gone on.
 enum Refusal {
     DuplicateKey(String),
     TooDeep,
 }
 
-/// Builds a [`Value`] like serde_json's own visitor, refusing repeated object keys and
-/// nesting past [`MAX_DEPTH`]. The reason is left in `refusal`, because a serde error can
-/// only carry a message.
+/// Room for a typical callback body's keys up front (OpenIM's message bodies have ~20).
+const TYPICAL_KEYS: usize = 32;
+
+/// What one check of a body shares across its levels.
+struct Scan<'a> {
+    /// The reason a check stopped, because a serde error can only carry a message.
+    refusal: Cell<Option<Refusal>>,
+    /// The keys of every object still open, innermost last: one buffer for the whole body
+    /// instead of one per object.
+    open_keys: RefCell<Vec<Cow<'a, str>>>,
+    /// The body's own fields.
+    top_level: RefCell<Vec<(Cow<'a, str>, Field<'a>)>>,
+}
+
+/// Up to this many keys, an object's repeats are found by comparing with each earlier key
+/// (most compare only their lengths); beyond it, with a hash set, so that a body of many
+/// distinct keys stays linear. Hashing every key of a typical 20-key callback cost more than
+/// all of its comparisons.
+const LINEAR_KEY_SCAN: usize = 64;
+
+/// Checks one value at `depth` (the level it is at if it is an array or object; the body
+/// itself is 1) and says what it is.
 #[derive(Clone, Copy)]
-struct StrictValue<'a> {
-    refusal: &'a std::cell::Cell<Option<Refusal>>,
-    /// The level this value is at if it is an array or object (the body itself is 1).
+struct Check<'s, 'a> {
+    scan: &'s Scan<'a>,
     depth: usize,
 }
 
-impl<'a> StrictValue<'a> {
-    /// The seed for a value inside this one, or the refusal when this one is one level too
+impl<'s, 'a> Check<'s, 'a> {
+    /// The check for a value inside this one, or the refusal when this one is one level too
     /// deep to hold anything.
-    fn inner<E: serde::de::Error>(&self) -> Result<StrictValue<'a>, E> {
+    fn inner<E: serde::de::Error>(&self) -> Result<Check<'s, 'a>, E> {
         if self.depth > MAX_DEPTH {
-            self.refusal.set(Some(Refusal::TooDeep));
+            self.scan.refusal.set(Some(Refusal::TooDeep));
             return Err(E::custom("nested too deep"));
         }
-        Ok(StrictValue {
-            refusal: self.refusal,
+        Ok(Check {
+            scan: self.scan,
             depth: self.depth + 1,
         })
     }
+
+    fn repeated<E: serde::de::Error>(&self, key: &str) -> E {
+        self.scan
+            .refusal
+            .set(Some(Refusal::DuplicateKey(key.to_owned())));
+        E::custom("duplicate key")
+    }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
-    type Value = Value;
+impl<'a> DeserializeSeed<'a> for Check<'_, 'a> {
+    type Value = Field<'a>;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Field<'a>, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
-    type Value = Value;
+impl<'a> Visitor<'a> for Check<'_, 'a> {
+    type Value = Field<'a>;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
-        Ok(Value::Bool(value))
+    fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
+        Ok(Field::Other("a boolean"))
     }
 
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
-        Ok(Value::from(value))
+    fn visit_i64<E>(self, _: i64) -> Result<Field<'a>, E> {
+        Ok(Field::Other("an integer"))
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
-        Ok(Value::from(value))
+    fn visit_u64<E>(self, _: u64) -> Result<Field<'a>, E> {
+        Ok(Field::Other("an integer"))
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
-        // serde_json refuses non-finite numbers while parsing, so this never yields null.
-        Ok(Value::from(value))
+    fn visit_f64<E>(self, _: f64) -> Result<Field<'a>, E> {
+        Ok(Field::Other("a fractional number"))
     }
 
-    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
-        Ok(Value::String(value.to_owned()))
+    fn visit_borrowed_str<E>(self, value: &'a str) -> Result<Field<'a>, E> {
+        Ok(Field::Text(Cow::Borrowed(value)))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
+    fn visit_str<E>(self, value: &str) -> Result<Field<'a>, E> {
+        // A string with escapes: only the body's own fields are kept, so only they are copied.
+        Ok(if self.depth == 2 {
+            Field::Text(Cow::Owned(value.to_owned()))
+        } else {
+            Field::Other("a string")
+        })
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Other("null"))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
         let inner = self.inner()?;
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(inner)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(Field::Other("an array"))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
-        // Room for a typical callback body up front (OpenIM's message bodies have ~20 keys):
-        // growing the map rehashes every key, which showed in the request profile.
-        let expected = if self.depth == 1 { 24 } else { 0 };
+    fn visit_map<A: MapAccess<'a>>(self, mut entries: A) -> Result<Field<'a>, A::Error> {
         let inner = self.inner()?;
-        let mut map = JsonObject::with_capacity(entries.size_hint().unwrap_or(expected));
-        while let Some(key) = entries.next_key::<String>()? {
-            // One lookup per key: the vacant entry is filled once its value is parsed.
-            match map.entry(key) {
-                serde_json::map::Entry::Occupied(repeated) => {
-                    let key = repeated.key().clone();
-                    self.refusal.set(Some(Refusal::DuplicateKey(key)));
-                    return Err(serde::de::Error::custom("duplicate key"));
+        let start = self.scan.open_keys.borrow().len();
+        let mut many: Option<HashSet<Cow<'a, str>>> = None;
+        while let Some(Key(key)) = entries.next_key()? {
+            {
+                let mut open = self.scan.open_keys.borrow_mut();
+                let seen = match &mut many {
+                    Some(set) => !set.insert(key.clone()),
+                    None => open[start..].contains(&key),
+                };
+                if seen {
+                    return Err(self.repeated(&key));
                 }
-                serde_json::map::Entry::Vacant(slot) => {
-                    slot.insert(entries.next_value_seed(inner)?);
+                if many.is_none() && open.len() - start == LINEAR_KEY_SCAN {
+                    many = Some(open.drain(start..).chain([key.clone()]).collect());
+                } else if many.is_none() {
+                    open.push(key.clone());
                 }
             }
+            let value = entries.next_value_seed(inner)?;
+            if self.depth == 1 {
+                self.scan.top_level.borrow_mut().push((key, value));
+            }
         }
-        Ok(Value::Object(map))
+        self.scan.open_keys.borrow_mut().truncate(start);
+        Ok(Field::Other("an object"))
+    }
+}
+
+/// An object key, borrowed from the body unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'a> serde::Deserialize<'a> for Key<'a> {
+    fn deserialize<D: Deserializer<'a>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyText;
+
+        impl<'a> Visitor<'a> for KeyText {
+            type Value = Key<'a>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'a str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(KeyText)
     }
 }
 
@@ -288,13 +401,18 @@ mod tests {
 
     #[test]
     fn object_body_rules() {
-        let (text, map) = parse_object_body(b" {\"a\":1}\n").expect("object");
-        assert_eq!(text, " {\"a\":1}\n");
-        assert_eq!(map.get("a"), Some(&Value::from(1)));
+        let body =
+            parse_object_body(b" {\"a\":1,\"s\":\"x\\ny\",\"t\":\"plain\"}\n").expect("object");
+        assert_eq!(body.text, " {\"a\":1,\"s\":\"x\\ny\",\"t\":\"plain\"}\n");
+        assert!(matches!(body.field("a"), Some(Field::Other("an integer"))));
+        assert_eq!(body.text("s"), Some("x\ny"));
+        assert_eq!(body.text("t"), Some("plain"));
+        assert_eq!(body.text("a"), None);
         let code = |body: &[u8]| parse_object_body(body).err().map(|e| e.code());
         assert_eq!(code(b"\xff{}"), Some("body_not_utf8"));
         assert_eq!(code(b" \n\t"), Some("body_empty"));
         assert_eq!(code(b"[1]"), Some("body_not_object"));
+        assert_eq!(code(b"\"{}\""), Some("body_not_object"));
         assert_eq!(code(b"{\"a\":}"), Some("body_not_json"));
         let deep = format!(
             "{{\"a\":{}1{}}}",
@@ -305,33 +423,239 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_key_is_refused_at_any_depth() {
-        let key = |body: &str| match parse_object_body(body.as_bytes()) {
-            Err(DialectError::DuplicateKey { key }) => Some(key),
-            Err(other) => panic!("{body}: {other}"),
-            Ok(_) => None,
+    fn objects_with_many_keys_are_checked_in_linear_time() {
+        let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        let many = keys(200_000);
+        let body = format!("{{\"o\":{{{}}}}}", many.join(","));
+        assert!(parse_object_body(body.as_bytes()).is_ok());
+        // A repeat on either side of the switch from comparing to hashing.
+        for (at, of) in [
+            (5, 2),
+            (LINEAR_KEY_SCAN, 0),
+            (LINEAR_KEY_SCAN + 1, 3),
+            (150_000, 7),
+        ] {
+            let mut fields = keys(at);
+            fields.push(format!("\"k{of}\":true"));
+            let body = format!("{{\"o\":{{{}}},\"p\":{{\"k{of}\":1}}}}", fields.join(","));
+            match parse_object_body(body.as_bytes()) {
+                Err(DialectError::DuplicateKey { key }) => assert_eq!(key, format!("k{of}")),
+                other => panic!("repeat at {at}: {:?}", other.map(|b| b.text.len())),
+            }
+        }
+    }
+
+    /// The oracle for [`checks_agree_with_an_independent_reading`]: serde_json parses
+    /// `text` into a tree that keeps every key, and the body rules are applied to the tree in
+    /// document order.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(untagged)]
+    enum Tree {
+        Text(String),
+        Array(Vec<Tree>),
+        Object(Entries),
+        Scalar(serde::de::IgnoredAny),
+    }
+
+    #[derive(Debug)]
+    struct Entries(Vec<(String, Tree)>);
+
+    impl<'de> serde::Deserialize<'de> for Entries {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct EntriesVisitor;
+            impl<'de> Visitor<'de> for EntriesVisitor {
+                type Value = Entries;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                    let mut entries = Vec::new();
+                    while let Some(entry) = map.next_entry()? {
+                        entries.push(entry);
+                    }
+                    Ok(Entries(entries))
+                }
+            }
+            deserializer.deserialize_map(EntriesVisitor)
+        }
+    }
+
+    /// The first rule `tree` (at `depth`) breaks, in document order: the error code and, for a
+    /// repeat, the key.
+    fn first_breach(tree: &Tree, depth: usize) -> Option<(&'static str, String)> {
+        let children: Vec<&Tree> = match tree {
+            Tree::Array(items) => items.iter().collect(),
+            Tree::Object(Entries(entries)) => entries.iter().map(|(_, v)| v).collect(),
+            Tree::Text(_) | Tree::Scalar(_) => return None,
         };
-        assert_eq!(key(r#"{"a":1,"b":2,"a":3}"#), Some("a".to_owned()));
-        assert_eq!(key(r#"{"x":[{"id":1,"id":1}]}"#), Some("id".to_owned()));
-        // Escapes are decoded before comparing: these are the same key.
-        assert_eq!(key(r#"{"ab":1,"a\u0062":2}"#), Some("ab".to_owned()));
-        // The same key in sibling objects, or differing in case, is not a repeat.
-        assert_eq!(
-            key(r#"{"a":{"k":1},"b":{"k":1},"A":0,"k":[{"k":2}]}"#),
-            None
-        );
+        if depth > MAX_DEPTH {
+            return Some(("body_too_deep", String::new()));
+        }
+        for (i, child) in children.into_iter().enumerate() {
+            if let Tree::Object(Entries(entries)) = tree {
+                let key = &entries[i].0;
+                if entries[..i].iter().any(|(earlier, _)| earlier == key) {
+                    return Some(("duplicate_key", key.clone()));
+                }
+            }
+            if let Some(breach) = first_breach(child, depth + 1) {
+                return Some(breach);
+            }
+        }
+        None
+    }
+
+    /// Appends a random JSON value to `out`, at `depth`: keys from a small pool (so that objects
+    /// repeat some), strings with and without escapes, every kind of number, and now and then a
+    /// long run of nested arrays around the nesting limit. An object when `object` is set.
+    fn random_json(
+        next: &mut impl FnMut(usize) -> usize,
+        out: &mut String,
+        depth: usize,
+        object: bool,
+    ) {
+        const KEYS: [&str; 10] = [
+            "a",
+            "b",
+            "ab",
+            "a\\u0062",
+            "k",
+            "é",
+            "operationID",
+            "OPERATIONID",
+            "callbackCommand",
+            "MsgKey",
+        ];
+        const SCALARS: [&str; 12] = [
+            "\"plain\"",
+            "\"tab\\there\"",
+            "\"\\u00e9\"",
+            "\"\"",
+            "0",
+            "-12",
+            "1.5",
+            "2e3",
+            "18446744073709551615",
+            "true",
+            "false",
+            "null",
+        ];
+        let kind = if object {
+            0
+        } else {
+            next(if depth > 8 { 12 } else { 6 })
+        };
+        match kind {
+            0 => {
+                out.push('{');
+                for i in 0..next(6) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&format!("\"{}\":", KEYS[next(KEYS.len())]));
+                    random_json(next, out, depth + 1, false);
+                }
+                out.push('}');
+            }
+            1 => {
+                out.push('[');
+                for i in 0..next(4) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_json(next, out, depth + 1, false);
+                }
+                out.push(']');
+            }
+            2 if next(8) == 0 => {
+                let levels = MAX_DEPTH - 4 + next(8);
+                out.push_str(&"[".repeat(levels));
+                out.push('1');
+                out.push_str(&"]".repeat(levels));
+            }
+            _ => out.push_str(SCALARS[next(SCALARS.len())]),
+        }
     }
 
     #[test]
-    fn the_strict_parse_builds_what_serde_json_builds() {
-        let text = r#"{"s":"x\n\u00e9","n":-5,"u":18446744073709551615,"f":1.5,"e":1e3,
-            "t":true,"z":null,"a":[1,[2,{}],"3"],"o":{"p":{}}}"#;
-        let (_, strict) = parse_object_body(text.as_bytes()).expect("valid");
-        let reference: Value = serde_json::from_str(text).expect("valid");
-        assert_eq!(Value::Object(strict), reference);
-        let code = |body: &[u8]| parse_object_body(body).err().map(|e| e.code());
-        assert_eq!(code(b"{\"a\":1} x"), Some("body_not_json"));
-        assert_eq!(code(b"{\"a\":1e400}"), Some("body_not_json"));
+    fn checks_agree_with_an_independent_reading() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let mut agreed = [0usize; 4];
+        for round in 0..20_000 {
+            let mut text = String::new();
+            random_json(&mut next, &mut text, 1, round % 5 != 0);
+            // Now and then one edit that may break the syntax.
+            if next(4) == 0 {
+                let mut chars: Vec<char> = text.chars().collect();
+                let at = next(chars.len() + 1);
+                match next(3) {
+                    0 => chars.insert(at, ['{', '}', '[', ']', '"', ',', ':', '\\'][next(8)]),
+                    _ if at < chars.len() => {
+                        chars.remove(at);
+                    }
+                    _ => chars.push(' '),
+                }
+                text = chars.into_iter().collect();
+            }
+            let checked = parse_object_body(text.as_bytes());
+            let mut reference = serde_json::Deserializer::from_str(&text);
+            let tree = serde::Deserialize::deserialize(&mut reference)
+                .and_then(|tree: Tree| reference.end().map(|()| tree));
+            let Ok(tree) = tree else {
+                // serde_json refuses it (or nests past its own limit): so must the check,
+                // with whichever rule the text breaks first.
+                assert!(checked.is_err(), "accepted what serde_json refuses: {text}");
+                agreed[0] += 1;
+                continue;
+            };
+            match (first_breach(&tree, 1), &tree, checked) {
+                (Some((code, key)), _, Err(e)) => {
+                    assert_eq!(e.code(), code, "{text}");
+                    if let DialectError::DuplicateKey { key: found } = e {
+                        assert_eq!(found, excerpt(&key), "{text}");
+                    }
+                    agreed[1] += 1;
+                }
+                (None, Tree::Object(Entries(entries)), Ok(body)) => {
+                    assert_eq!(body.fields().count(), entries.len(), "{text}");
+                    for ((key, field), (expected_key, value)) in body.fields().zip(entries) {
+                        assert_eq!(key, expected_key, "{text}");
+                        match (field, value) {
+                            (Field::Text(found), Tree::Text(expected)) => {
+                                assert_eq!(found, expected, "{text}")
+                            }
+                            (
+                                Field::Other(found),
+                                Tree::Array(_) | Tree::Object(_) | Tree::Scalar(_),
+                            ) => {
+                                let value: Value = serde_json::to_value(
+                                    object_value(&text).get(key).expect("the key is there"),
+                                )
+                                .expect("a value");
+                                assert_eq!(*found, json_type(&value), "{text}");
+                            }
+                            (_, other) => panic!("{text}: `{key}` read wrongly: {other:?}"),
+                        }
+                    }
+                    let built: Value = serde_json::from_str(&text).expect("serde_json parses it");
+                    assert_eq!(Value::Object(object_value(&text)), built, "{text}");
+                    agreed[2] += 1;
+                }
+                (None, _, Err(e)) => {
+                    assert_eq!(e.code(), "body_not_object", "{text}");
+                    agreed[3] += 1;
+                }
+                (expected, _, Ok(_)) => panic!("{text}: accepted, expected {expected:?}"),
+            }
+        }
+        // The mutations reach every outcome, or the test proves little.
+        assert!(agreed.iter().all(|&n| n > 300), "{agreed:?}");
     }
 
     #[test]

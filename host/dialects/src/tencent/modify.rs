@@ -151,7 +151,7 @@ pub(super) fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(
             FieldType::String => expect_string(key, value)?,
             FieldType::MsgBody => {
                 let original = callback
-                    .request
+                    .request()
                     .get(key)
                     .and_then(Value::as_array)
                     .map_or(&[][..], Vec::as_slice);
@@ -177,7 +177,7 @@ pub(super) fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(
 pub(super) fn request_accounts<'r>(callback: &'r Callback, items: &str, key: &str) -> Vec<&'r str> {
     let mut seen = HashSet::new();
     callback
-        .request
+        .request()
         .get(items)
         .and_then(Value::as_array)
         .into_iter()

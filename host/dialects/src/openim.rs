@@ -77,7 +77,7 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
 
     let name = resolve_command(inbound, &body)?;
     let info = command(&name);
-    let phase = phase_of(&name);
+    let phase = phase_from(info, &name);
 
     let mut metadata = Vec::new();
     if let Some(op) = header_operation_id(inbound.headers).or_else(|| body_operation_id(&body)) {
@@ -101,7 +101,12 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Callback, DialectError> {
 /// Whether OpenIM waits for the answer to `command`: the table's phase, else (a command
 /// newer than the table) [`Phase::After`] if the name contains `After`.
 pub fn phase_of(command: &str) -> Phase {
-    match self::command(command) {
+    phase_from(self::command(command), command)
+}
+
+/// [`phase_of`] for a command already looked up in the table.
+fn phase_from(info: Option<&CommandInfo>, command: &str) -> Phase {
+    match info {
         Some(info) => info.phase,
         None if command.contains("After") => Phase::After,
         None => Phase::Before,

@@ -170,7 +170,7 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
     }
 
     let info = command(&query_command);
-    let phase = phase_of(&query_command);
+    let phase = phase_from(info, &query_command);
     let mut metadata = vec![(SDK_APP_ID.to_owned(), app.sdk_app_id.to_string())];
     for key in [CLIENT_IP, OPT_PLATFORM] {
         if let Some(value) = wire::first_query_value(inbound.query, key) {
@@ -192,7 +192,12 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
 /// than the table) [`Phase::Before`] if the name contains `CallbackBefore` or `CallbackPrev`
 /// (many after-commands carry no `After`).
 pub fn phase_of(command: &str) -> Phase {
-    match self::command(command) {
+    phase_from(self::command(command), command)
+}
+
+/// [`phase_of`] for a command already looked up in the table.
+fn phase_from(info: Option<&CommandInfo>, command: &str) -> Phase {
+    match info {
         Some(info) => info.phase,
         None if command.contains("CallbackBefore") || command.contains("CallbackPrev") => {
             Phase::Before

@@ -14,6 +14,9 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue": async | trappable,
     },
     exports: { default: async },
+    // `handle` borrows the event's strings: the host owns them already, and cloning the
+    // payload for each call only to copy it into the guest cost an allocation and a copy.
+    ownership: Borrowing { duplicate_if_necessary: true },
     with: {
         "wasi:keyvalue/store.bucket": hookbox_kv::Bucket,
         "wasi:keyvalue/atomics.cas": crate::kv::Cas,

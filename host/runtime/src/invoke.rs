@@ -202,11 +202,16 @@ impl Runtime {
             .set_fuel(fuel)
             .map_err(|e| InvokeError::Instantiate(format!("{e:#}")))?;
 
+        let metadata: Vec<(&str, &str)> = event
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
         let wit_event = WitEvent {
             dialect: event.dialect.into(),
-            command: event.command.clone(),
-            payload: event.payload.clone(),
-            metadata: event.metadata.clone(),
+            command: &event.command,
+            payload: &event.payload,
+            metadata: &metadata,
             deadline_ms: u32::try_from(limits.timeout.as_millis()).unwrap_or(u32::MAX),
         };
         let call = async {
@@ -216,7 +221,7 @@ impl Runtime {
             };
             handler
                 .hookbox_plugin_handler()
-                .call_handle(&mut *store, &wit_event)
+                .call_handle(&mut *store, wit_event)
                 .await
         };
         let result = if plugin.waits_in_host {

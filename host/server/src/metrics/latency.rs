@@ -11,6 +11,7 @@
 //! the buckets here are atomics, so recording a call never waits for a scrape or another
 //! call.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -25,17 +26,21 @@ fn upper_bound(bucket: usize) -> f64 {
     0.000_01 * f64::from(1u32 << bucket)
 }
 
-/// Call durations in buckets.
+/// Call durations in buckets. Clones count into the same buckets (like `prometheus_client`'s
+/// own metrics), so a handle can be kept outside the family that exports it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LatencyHistogram(Arc<Buckets>);
+
 #[derive(Debug)]
-pub(crate) struct LatencyHistogram {
+struct Buckets {
     /// Per-bucket counts (not cumulative); the last is +Inf.
     counts: [AtomicU64; BUCKETS + 1],
     sum_nanos: AtomicU64,
 }
 
-impl Default for LatencyHistogram {
+impl Default for Buckets {
     fn default() -> Self {
-        LatencyHistogram {
+        Buckets {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_nanos: AtomicU64::new(0),
         }
@@ -62,13 +67,13 @@ impl LatencyHistogram {
         let bucket = (0..BUCKETS)
             .find(|&i| seconds <= upper_bound(i))
             .unwrap_or(BUCKETS);
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.0.counts[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     fn counts(&self) -> [u64; BUCKETS + 1] {
-        std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed))
+        std::array::from_fn(|i| self.0.counts[i].load(Ordering::Relaxed))
     }
 
     /// p50, p90 and p99 of everything observed, or `None` before the first observation.
@@ -136,7 +141,7 @@ impl EncodeMetric for LatencyHistogram {
                 (bound, n)
             })
             .collect();
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 

@@ -38,6 +38,19 @@ pub(crate) async fn openim(
     body: Body,
 ) -> Result<Response, ApiError> {
     let _in_flight = app.metrics.in_flight();
+    handle_openim(&app, Some(&command), uri, headers, body).await
+}
+
+/// `POST {openim.path}/{command}` for a command of the table, routed without a path
+/// parameter: see [`App::router`](crate::App::router).
+pub(crate) async fn openim_known(
+    app: Arc<App>,
+    command: &'static str,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let _in_flight = app.metrics.in_flight();
     handle_openim(&app, Some(command), uri, headers, body).await
 }
 
@@ -54,7 +67,7 @@ pub(crate) async fn openim_legacy(
 
 async fn handle_openim(
     app: &App,
-    path_command: Option<String>,
+    path_command: Option<&str>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -64,7 +77,7 @@ async fn handle_openim(
     require_json(&headers)?;
     let body = read_body_by(deadline, body, app.max_body_bytes).await?;
     let inbound = Inbound {
-        path_command: path_command.as_deref(),
+        path_command,
         query: uri.query(),
         headers: &headers,
         body: &body,

@@ -247,3 +247,41 @@ async fn requests_that_are_not_callbacks_get_precise_http_errors() {
     );
     server.stop().await;
 }
+
+/// A command of the table has a route of its own; the same command percent-encoded, or one the
+/// table does not know, takes the path-parameter route. Both behave alike.
+#[tokio::test]
+async fn table_commands_and_encoded_or_unknown_ones_are_routed_alike() {
+    let server = TestServer::start(KEYWORD_FILTER).await;
+    let command = "callbackBeforeSendSingleMsgCommand";
+    let spam = openim_text_message(command, "buy spam now").to_string();
+    let plain = server
+        .post(&format!("/openim/{command}"), &[], spam.clone())
+        .await;
+    let encoded = server
+        .post(
+            "/openim/callbackBeforeSendSingleMsg%43ommand",
+            &[],
+            spam.clone(),
+        )
+        .await;
+    assert_eq!(plain.status, 200);
+    assert!(plain.body.contains(r#""errCode":5001"#), "{}", plain.body);
+    assert_eq!((encoded.status, &encoded.body), (plain.status, &plain.body));
+
+    // The path still has to agree with the body's command on either route.
+    let other = "callbackBeforeSendGroupMsgCommand";
+    for path in [
+        format!("/openim/{other}"),
+        "/openim/callbackNewCommand".to_owned(),
+    ] {
+        let mismatch = server.post(&path, &[], spam.clone()).await;
+        assert_eq!(mismatch.status, 400, "{path}: {}", mismatch.body);
+        assert!(
+            mismatch.body.contains("command_mismatch"),
+            "{path}: {}",
+            mismatch.body
+        );
+    }
+    server.stop().await;
+}

@@ -360,3 +360,26 @@ async fn replicas_sharing_redis_share_the_replay_cache() {
     first.stop().await;
     second.stop().await;
 }
+
+/// A Tencent path that is also an OpenIM command's path stays Tencent's (the OpenIM command
+/// is then only reachable through the legacy `?command=` form).
+#[tokio::test]
+async fn a_tencent_path_under_the_openim_path_keeps_its_route() {
+    let section = tencent_section(1400).replace(
+        "path = \"/tencent\"",
+        "path = \"/openim/callbackBeforeSendSingleMsgCommand\"",
+    );
+    let server =
+        TestServer::start_with_secrets(&(section + &keyword_filter("")), &[(TOKEN_VAR, TOKEN)])
+            .await;
+    let query = tencent_query(GROUP_SEND, TENCENT_APP, Some(TOKEN), unix_now());
+    let answer = server
+        .post(
+            &format!("/openim/callbackBeforeSendSingleMsgCommand?{query}"),
+            &[],
+            tencent_message(GROUP_SEND, "hello").to_string(),
+        )
+        .await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, TENCENT_ALLOW));
+    server.stop().await;
+}

@@ -9,7 +9,7 @@
 //! strings are kept (routing reads the command and the operation id). Building the whole
 //! `serde_json::Value` cost about two thirds of a typical callback's parse, and the common
 //! answer (an allow) never reads it; [`Callback::request`](crate::Callback::request) builds it
-//! on first use instead.
+//! on first use instead (ADR 022).
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};

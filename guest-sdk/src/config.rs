@@ -11,8 +11,17 @@
 //! takes. A fresh instance, which serves one call, keeps nothing and pays nothing for it.
 //! Failures are not remembered; the next call asks again.
 //!
+//! [`parsed`] goes one step further for a value the plugin turns into something (a word
+//! list, a number, a pattern): on a warm instance it keeps what the plugin's parser made of
+//! it, so the parse runs once per instance instead of once per call.
+//!
 //! Outside WebAssembly (native unit tests of plugin logic) values come from a per-thread map
-//! that tests fill with `set_native` and empty with `clear_native`.
+//! that tests fill with `set_native` and empty with `clear_native`; nothing is remembered
+//! there, so a test that changes a value sees the change.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::Error;
 
@@ -20,6 +29,54 @@ use crate::Error;
 /// [`try_get`] to tell those apart).
 pub fn get(key: &str) -> Option<String> {
     try_get(key).ok().flatten()
+}
+
+/// What `parse` makes of the value granted under `key`, or `None` when there is none or
+/// the store failed.
+///
+/// From an instance's second call on, the result is remembered per key (like [`get`]'s
+/// values) and handed out again without asking the host or parsing: keyword-filter's word
+/// list cost ~1.5k x86 instructions per call to rebuild. Use one `T` per key; asking for a
+/// key with another type parses again.
+///
+/// ```no_run
+/// use hookbox_sdk::config;
+///
+/// let limit = config::parsed("max_len", |text| text.trim().parse::<usize>());
+/// if let Some(Ok(limit)) = limit.as_deref() {
+///     // ...
+/// }
+/// ```
+pub fn parsed<T: 'static>(key: &str, parse: impl FnOnce(&str) -> T) -> Option<Rc<T>> {
+    let known = PARSED.with_borrow(|seen| {
+        seen.iter()
+            .find(|(seen_key, _)| seen_key == key)
+            .and_then(|(_, value)| Rc::clone(value).downcast::<T>().ok())
+    });
+    if known.is_some() {
+        return known;
+    }
+    let value = Rc::new(parse(&get(key)?));
+    if crate::__private::instance_is_warm() {
+        let shared: Rc<dyn Any> = value.clone();
+        PARSED.with_borrow_mut(|seen| {
+            if let Some((_, slot)) = seen.iter_mut().find(|(k, _)| k == key) {
+                *slot = shared;
+            } else if seen.len() < REMEMBERED_KEYS {
+                seen.push((key.to_owned(), shared));
+            }
+        });
+    }
+    Some(value)
+}
+
+/// Keys remembered per instance, at most: a plugin that reads keys it builds at run time
+/// keeps asking the host past this instead of growing without bound.
+const REMEMBERED_KEYS: usize = 64;
+
+std::thread_local! {
+    /// What [`parsed`] remembered, per key.
+    static PARSED: RefCell<Vec<(String, Rc<dyn Any>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Every key-value pair this plugin may read; empty when the store failed (use
@@ -60,9 +117,7 @@ mod imp {
         }
     }
 
-    /// Keys remembered per instance, at most: a plugin that reads keys it builds at run time
-    /// keeps asking the host past this instead of growing without bound.
-    const REMEMBERED_KEYS: usize = 64;
+    use super::REMEMBERED_KEYS;
 
     std::thread_local! {
         static REMEMBERED: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
@@ -131,5 +186,30 @@ mod imp {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_hands_over_what_the_parser_made_and_natively_sees_every_change() {
+        clear_native();
+        assert!(parsed("limit", |text| text.parse::<u32>()).is_none());
+        set_native("limit", "5");
+        let parses = std::cell::Cell::new(0);
+        let read = || {
+            parsed("limit", |text| {
+                parses.set(parses.get() + 1);
+                text.parse::<u32>()
+            })
+        };
+        assert_eq!(read().as_deref(), Some(&Ok(5)));
+        set_native("limit", "six");
+        assert!(matches!(read().as_deref(), Some(Err(_))));
+        // A native build is never a warm instance: every call parses what is there now.
+        assert_eq!(parses.get(), 2);
+        clear_native();
     }
 }

@@ -255,10 +255,10 @@ pub mod __private {
     static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
     /// Whether this instance served a call before this one: only then can something kept
-    /// for later calls ever be used (a fresh instance serves one call).
-    #[cfg(target_arch = "wasm32")]
+    /// for later calls ever be used (a fresh instance serves one call). Never in a native
+    /// build: unit tests of plugin logic change config between calls on one thread.
     pub(crate) fn instance_is_warm() -> bool {
-        CALLS.load(std::sync::atomic::Ordering::Relaxed) > 1
+        cfg!(target_arch = "wasm32") && CALLS.load(std::sync::atomic::Ordering::Relaxed) > 1
     }
 
     /// The WIT `handle` for plugin `P`: convert the event, run the plugin, convert the verdict.

@@ -67,10 +67,10 @@ impl Plugin for KeywordFilter {
             }
             _ => return Ok(Verdict::allow()),
         };
-        let Some(banned) = config::get("banned") else {
+        // Parsed once per instance: a warm one keeps the list (see `config::parsed`).
+        let Some(words) = config::parsed("banned", Banned::parse) else {
             return Ok(Verdict::allow());
         };
-        let words = Banned::parse(&banned);
         if words.is_empty() {
             return Ok(Verdict::allow());
         }
@@ -130,28 +130,28 @@ impl Plugin for KeywordFilter {
 hookbox_sdk::export_plugin!(KeywordFilter);
 
 /// One banned word: as configured (trimmed) and lower-cased for matching.
-struct Word<'a> {
-    spelling: &'a str,
+struct Word {
+    spelling: String,
     lower: String,
 }
 
 /// The configured words, and the ASCII bytes any of them can start with.
-struct Banned<'a> {
-    words: Vec<Word<'a>>,
+struct Banned {
+    words: Vec<Word>,
     /// `starts[b]`: some word starts with ASCII byte `b` in either case. Most positions of a
     /// text start no word, and one lookup there replaces a comparison per word.
     starts: [bool; 128],
 }
 
-impl<'a> Banned<'a> {
+impl Banned {
     /// `"spam, Scam,,"` → [spam, scam]: split on commas, trim, drop empty entries.
-    fn parse(config: &'a str) -> Self {
-        let words: Vec<Word<'a>> = config
+    fn parse(config: &str) -> Self {
+        let words: Vec<Word> = config
             .split(',')
             .map(str::trim)
             .filter(|w| !w.is_empty())
             .map(|spelling| Word {
-                spelling,
+                spelling: spelling.to_owned(),
                 lower: spelling.to_lowercase(),
             })
             .collect();
@@ -192,7 +192,7 @@ impl<'a> Banned<'a> {
     }
 
     /// The word that occurs first in `text`.
-    fn find(&self, text: &str) -> Option<&Word<'a>> {
+    fn find(&self, text: &str) -> Option<&Word> {
         (0..text.len())
             .filter(|&i| self.may_start_at(text, i))
             .find_map(|i| {
@@ -276,7 +276,7 @@ mod tests {
 
     use super::*;
 
-    fn words(config: &str) -> Banned<'_> {
+    fn words(config: &str) -> Banned {
         Banned::parse(config)
     }
 
@@ -286,7 +286,7 @@ mod tests {
         let got: Vec<(&str, &str)> = w
             .words
             .iter()
-            .map(|w| (w.spelling, w.lower.as_str()))
+            .map(|w| (w.spelling.as_str(), w.lower.as_str()))
             .collect();
         assert_eq!(got, [("Spam", "spam"), ("scam", "scam"), ("EGGS", "eggs")]);
         assert!(words("").is_empty());
@@ -296,8 +296,14 @@ mod tests {
     #[test]
     fn finds_case_insensitively() {
         let w = words("spam,Scam");
-        assert_eq!(w.find("this is SpAm!").map(|w| w.spelling), Some("spam"));
-        assert_eq!(w.find("a SCAM and spam").map(|w| w.spelling), Some("Scam"));
+        assert_eq!(
+            w.find("this is SpAm!").map(|w| w.spelling.as_str()),
+            Some("spam")
+        );
+        assert_eq!(
+            w.find("a SCAM and spam").map(|w| w.spelling.as_str()),
+            Some("Scam")
+        );
         assert!(w.find("clean text").is_none());
         assert!(w.find("").is_none());
     }
@@ -306,13 +312,16 @@ mod tests {
     fn non_ascii_letters_that_fold_to_ascii_still_match() {
         // The Kelvin sign lower-cases to an ASCII 'k': the ASCII fast path must not skip it.
         let w = words("kite");
-        assert_eq!(w.find("a \u{212A}ite!").map(|w| w.spelling), Some("kite"));
+        assert_eq!(
+            w.find("a \u{212A}ite!").map(|w| w.spelling.as_str()),
+            Some("kite")
+        );
         assert_eq!(w.mask("\u{212A}ITE"), Some(("***".to_owned(), 1)));
         // A non-ASCII word against ASCII text never matches, whatever the text.
         let w = words("\u{e9}t\u{e9}");
         assert!(w.find("ete ETE").is_none());
         assert_eq!(
-            w.find("un \u{c9}T\u{c9}").map(|w| w.spelling),
+            w.find("un \u{c9}T\u{c9}").map(|w| w.spelling.as_str()),
             Some("\u{e9}t\u{e9}")
         );
     }
@@ -340,8 +349,8 @@ mod tests {
                     .find(|word| match_len(&text[i..], &word.lower).is_some())
             });
             assert_eq!(
-                w.find(&text).map(|w| w.spelling),
-                naive.map(|w| w.spelling),
+                w.find(&text).map(|w| w.spelling.as_str()),
+                naive.map(|w| w.spelling.as_str()),
                 "{text:?}"
             );
         }

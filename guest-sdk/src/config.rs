@@ -48,35 +48,53 @@ pub fn get(key: &str) -> Option<String> {
 /// }
 /// ```
 pub fn parsed<T: 'static>(key: &str, parse: impl FnOnce(&str) -> T) -> Option<Rc<T>> {
-    let known = PARSED.with_borrow(|seen| {
-        seen.iter()
-            .find(|(seen_key, _)| seen_key == key)
-            .and_then(|(_, value)| Rc::clone(value).downcast::<T>().ok())
-    });
+    let known = PARSED.with(|parsed| parsed.find(key, |value| Rc::clone(value).downcast().ok()));
     if known.is_some() {
         return known;
     }
     let value = Rc::new(parse(&get(key)?));
-    if crate::__private::instance_is_warm() {
-        let shared: Rc<dyn Any> = value.clone();
-        PARSED.with_borrow_mut(|seen| {
-            if let Some((_, slot)) = seen.iter_mut().find(|(k, _)| k == key) {
-                *slot = shared;
-            } else if seen.len() < REMEMBERED_KEYS {
-                seen.push((key.to_owned(), shared));
-            }
-        });
-    }
+    PARSED.with(|parsed| parsed.keep(key, || value.clone()));
     Some(value)
 }
 
-/// Keys remembered per instance, at most: a plugin that reads keys it builds at run time
-/// keeps asking the host past this instead of growing without bound.
-const REMEMBERED_KEYS: usize = 64;
-
 std::thread_local! {
-    /// What [`parsed`] remembered, per key.
-    static PARSED: RefCell<Vec<(String, Rc<dyn Any>)>> = const { RefCell::new(Vec::new()) };
+    /// What [`parsed`] remembered.
+    static PARSED: Remembered<Rc<dyn Any>> = const { Remembered::new() };
+}
+
+/// Answers per key that an instance keeps for its later calls: only on a warm instance
+/// (`__private::instance_is_warm`), and for at most [`Remembered::MAX_KEYS`] keys.
+struct Remembered<V>(RefCell<Vec<(String, V)>>);
+
+impl<V> Remembered<V> {
+    /// Keys remembered, at most: a plugin that reads keys it builds at run time keeps asking
+    /// the host past this instead of growing without bound.
+    const MAX_KEYS: usize = 64;
+
+    const fn new() -> Self {
+        Remembered(RefCell::new(Vec::new()))
+    }
+
+    /// What `read` makes of the value remembered for `key`, if there is one.
+    fn find<R>(&self, key: &str, read: impl FnOnce(&V) -> Option<R>) -> Option<R> {
+        let remembered = self.0.borrow();
+        let (_, value) = remembered.iter().find(|(known, _)| known == key)?;
+        read(value)
+    }
+
+    /// Remembers `value()` for `key` (in place of an earlier one) if the instance is warm;
+    /// a fresh instance does not even build it.
+    fn keep(&self, key: &str, value: impl FnOnce() -> V) {
+        if !crate::__private::instance_is_warm() {
+            return;
+        }
+        let mut remembered = self.0.borrow_mut();
+        if let Some((_, slot)) = remembered.iter_mut().find(|(known, _)| known == key) {
+            *slot = value();
+        } else if remembered.len() < Self::MAX_KEYS {
+            remembered.push((key.to_owned(), value()));
+        }
+    }
 }
 
 /// Every key-value pair this plugin may read; empty when the store failed (use
@@ -105,8 +123,7 @@ pub fn try_get_all() -> Result<Vec<(String, String)>, Error> {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use std::cell::RefCell;
-
+    use super::Remembered;
     use crate::Error;
     use crate::bindings::wasi::config::store;
 
@@ -117,29 +134,16 @@ mod imp {
         }
     }
 
-    use super::REMEMBERED_KEYS;
-
     std::thread_local! {
-        static REMEMBERED: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
+        static REMEMBERED: Remembered<Option<String>> = const { Remembered::new() };
     }
 
     pub(super) fn get(key: &str) -> Result<Option<String>, Error> {
-        let known = REMEMBERED.with_borrow(|seen| {
-            seen.iter()
-                .find(|(seen_key, _)| seen_key == key)
-                .map(|(_, value)| value.clone())
-        });
-        if let Some(value) = known {
+        if let Some(value) = REMEMBERED.with(|known| known.find(key, |value| Some(value.clone()))) {
             return Ok(value);
         }
         let value = store::get(key).map_err(convert)?;
-        if crate::__private::instance_is_warm() {
-            REMEMBERED.with_borrow_mut(|seen| {
-                if seen.len() < REMEMBERED_KEYS {
-                    seen.push((key.to_owned(), value.clone()));
-                }
-            });
-        }
+        REMEMBERED.with(|known| known.keep(key, || value.clone()));
         Ok(value)
     }
 

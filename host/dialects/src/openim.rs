@@ -135,10 +135,10 @@ fn resolve_command(inbound: &Inbound<'_>, body: &ObjectBody<'_>) -> Result<Strin
     match body.field(COMMAND_FIELD) {
         None => {}
         Some(Field::Text(command)) => sources.push(checked("body", command.clone().into_owned())?),
-        Some(&Field::Other(found)) => {
+        Some(Field::Other(found)) => {
             return Err(DialectError::CommandNotString {
                 field: COMMAND_FIELD,
-                found,
+                found: found.name(),
             });
         }
     }

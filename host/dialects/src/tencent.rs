@@ -158,10 +158,10 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
             });
         }
         Some(Field::Text(command)) => checked(command.clone().into_owned())?,
-        Some(&Field::Other(found)) => {
+        Some(Field::Other(found)) => {
             return Err(DialectError::CommandNotString {
                 field: COMMAND_FIELD,
-                found,
+                found: found.name(),
             });
         }
     };

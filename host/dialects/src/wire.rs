@@ -34,10 +34,37 @@ pub(crate) struct ObjectBody<'a> {
 }
 
 /// A top-level field's value, as far as routing reads it: a string's text, else only its
-/// JSON type (as [`json_type`] names it).
+/// JSON type.
 pub(crate) enum Field<'a> {
     Text(Cow<'a, str>),
-    Other(&'static str),
+    Other(JsonType),
+}
+
+/// The type of a JSON value, as error messages name it ([`JsonType::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonType {
+    Null,
+    Boolean,
+    Integer,
+    Fraction,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonType {
+    /// What an error message calls it: "an integer", "null", ...
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            JsonType::Null => "null",
+            JsonType::Boolean => "a boolean",
+            JsonType::Fraction => "a fractional number",
+            JsonType::Integer => "an integer",
+            JsonType::String => "a string",
+            JsonType::Array => "an array",
+            JsonType::Object => "an object",
+        }
+    }
 }
 
 impl<'a> ObjectBody<'a> {
@@ -79,12 +106,16 @@ pub(crate) fn parse_object_body(body: &[u8]) -> Result<ObjectBody<'_>, DialectEr
         top_level: RefCell::new(Vec::with_capacity(TYPICAL_KEYS)),
     };
     match check_strictly(text, &scan)? {
-        Field::Other("an object") => Ok(ObjectBody {
+        Field::Other(JsonType::Object) => Ok(ObjectBody {
             text,
             fields: scan.top_level.into_inner(),
         }),
-        Field::Text(_) => Err(DialectError::BodyNotObject { found: "a string" }),
-        Field::Other(found) => Err(DialectError::BodyNotObject { found }),
+        Field::Text(_) => Err(DialectError::BodyNotObject {
+            found: JsonType::String.name(),
+        }),
+        Field::Other(found) => Err(DialectError::BodyNotObject {
+            found: found.name(),
+        }),
     }
 }
 
@@ -189,19 +220,19 @@ impl<'a> Visitor<'a> for Check<'_, 'a> {
     }
 
     fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
-        Ok(Field::Other("a boolean"))
+        Ok(Field::Other(JsonType::Boolean))
     }
 
     fn visit_i64<E>(self, _: i64) -> Result<Field<'a>, E> {
-        Ok(Field::Other("an integer"))
+        Ok(Field::Other(JsonType::Integer))
     }
 
     fn visit_u64<E>(self, _: u64) -> Result<Field<'a>, E> {
-        Ok(Field::Other("an integer"))
+        Ok(Field::Other(JsonType::Integer))
     }
 
     fn visit_f64<E>(self, _: f64) -> Result<Field<'a>, E> {
-        Ok(Field::Other("a fractional number"))
+        Ok(Field::Other(JsonType::Fraction))
     }
 
     fn visit_borrowed_str<E>(self, value: &'a str) -> Result<Field<'a>, E> {
@@ -213,18 +244,18 @@ impl<'a> Visitor<'a> for Check<'_, 'a> {
         Ok(if self.depth == 2 {
             Field::Text(Cow::Owned(value.to_owned()))
         } else {
-            Field::Other("a string")
+            Field::Other(JsonType::String)
         })
     }
 
     fn visit_unit<E>(self) -> Result<Field<'a>, E> {
-        Ok(Field::Other("null"))
+        Ok(Field::Other(JsonType::Null))
     }
 
     fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
         let inner = self.inner()?;
         while seq.next_element_seed(inner)?.is_some() {}
-        Ok(Field::Other("an array"))
+        Ok(Field::Other(JsonType::Array))
     }
 
     fn visit_map<A: MapAccess<'a>>(self, mut entries: A) -> Result<Field<'a>, A::Error> {
@@ -258,7 +289,7 @@ impl<'a> Visitor<'a> for Check<'_, 'a> {
             }
         }
         self.scan.open_keys.borrow_mut().truncate(start);
-        Ok(Field::Other("an object"))
+        Ok(Field::Other(JsonType::Object))
     }
 }
 
@@ -302,15 +333,16 @@ impl<'a> serde::Deserialize<'a> for Key<'a> {
 
 /// The JSON type of `value`, as an error message names it.
 pub(crate) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a fractional number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    let ty = match value {
+        Value::Null => JsonType::Null,
+        Value::Bool(_) => JsonType::Boolean,
+        Value::Number(n) if n.is_f64() => JsonType::Fraction,
+        Value::Number(_) => JsonType::Integer,
+        Value::String(_) => JsonType::String,
+        Value::Array(_) => JsonType::Array,
+        Value::Object(_) => JsonType::Object,
+    };
+    ty.name()
 }
 
 /// All values of the query parameter `name`, decoded as `application/x-www-form-urlencoded`
@@ -420,7 +452,10 @@ mod tests {
         let body =
             parse_object_body(b" {\"a\":1,\"s\":\"x\\ny\",\"t\":\"plain\"}\n").expect("object");
         assert_eq!(body.text, " {\"a\":1,\"s\":\"x\\ny\",\"t\":\"plain\"}\n");
-        assert!(matches!(body.field("a"), Some(Field::Other("an integer"))));
+        assert!(matches!(
+            body.field("a"),
+            Some(Field::Other(JsonType::Integer))
+        ));
         assert_eq!(body.text("s"), Some("x\ny"));
         assert_eq!(body.text("t"), Some("plain"));
         assert_eq!(body.text("a"), None);
@@ -654,7 +689,7 @@ mod tests {
                                     object_value(&text).get(key).expect("the key is there"),
                                 )
                                 .expect("a value");
-                                assert_eq!(*found, json_type(&value), "{text}");
+                                assert_eq!(found.name(), json_type(&value), "{text}");
                             }
                             (_, other) => panic!("{text}: `{key}` read wrongly: {other:?}"),
                         }

@@ -51,7 +51,11 @@ fn expected(expected: &'static str, at: usize) -> ScanError {
 /// One member's value as the body spells it: `"a\"b"`, `12`, `null`, `{"k":[1]}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Raw<'a> {
-    json: &'a str,
+    /// The document the value is in, and where: sliced only when read, because most values a
+    /// scan passes are never read, and slicing a `str` checks both ends for char boundaries.
+    doc: &'a str,
+    start: usize,
+    end: usize,
     /// A string without escapes: its text is the bytes between the quotes.
     plain_string: bool,
 }
@@ -59,7 +63,7 @@ pub(crate) struct Raw<'a> {
 impl<'a> Raw<'a> {
     /// The value's JSON text.
     pub(crate) fn get(self) -> &'a str {
-        self.json
+        &self.doc[self.start..self.end]
     }
 
     /// A string value, `None` for `null`.
@@ -69,10 +73,10 @@ impl<'a> Raw<'a> {
     /// Any other type.
     pub(crate) fn string_or_null(self) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
         if self.plain_string {
-            return Ok(Some(Cow::Borrowed(&self.json[1..self.json.len() - 1])));
+            return Ok(Some(Cow::Borrowed(&self.doc[self.start + 1..self.end - 1])));
         }
-        if let Some(text) = self
-            .json
+        let json = self.get();
+        if let Some(text) = json
             .strip_prefix('"')
             .and_then(|s| s.strip_suffix('"'))
             && let Some(decoded) = unescape(text)
@@ -80,7 +84,7 @@ impl<'a> Raw<'a> {
             return Ok(Some(Cow::Owned(decoded)));
         }
         // `null`, another type, or an escape serde_json refuses: its reading, its message.
-        Ok(serde_json::from_str::<Option<String>>(self.json)?.map(Cow::Owned))
+        Ok(serde_json::from_str::<Option<String>>(json)?.map(Cow::Owned))
     }
 
     /// A string value, `""` for `null` (Go encodes a nil string pointer as `null`).
@@ -108,9 +112,10 @@ impl<'a> Raw<'a> {
         // optional `-`) is what serde_json reads as an integer of `T`, except `-0`, which
         // serde_json reads as the float -0.0. Anything else (null, fractions, overflow,
         // strings) gets serde's reading and serde's message.
-        match self.json.parse::<T>() {
-            Ok(n) if !self.json.starts_with("-0") => Ok(n),
-            _ => Ok(serde_json::from_str::<Option<T>>(self.json)?.unwrap_or_default()),
+        let json = self.get();
+        match json.parse::<T>() {
+            Ok(n) if !json.starts_with("-0") => Ok(n),
+            _ => Ok(serde_json::from_str::<Option<T>>(json)?.unwrap_or_default()),
         }
     }
 }
@@ -197,7 +202,9 @@ pub(crate) fn visit_members<'a, E: From<ScanError>>(
         visit(
             key,
             Raw {
-                json: &json[value..end],
+                doc: json,
+                start: value,
+                end,
                 plain_string,
             },
         )?;
@@ -218,7 +225,9 @@ pub(crate) fn visit_elements<'a, E: From<ScanError>>(
     document(b, b'[', "an array", |i| -> Result<usize, E> {
         let (end, plain_string) = value_end(b, i, MAX_DEPTH - 1)?;
         visit(Raw {
-            json: &json[i..end],
+            doc: json,
+            start: i,
+            end,
             plain_string,
         })?;
         Ok(end)
@@ -242,9 +251,12 @@ fn document<E: From<ScanError>>(
     Ok(end_of_document(b, end)?)
 }
 
-// `#[inline(always)]` on this and the small helpers below: built with opt-level "s" (a
-// plugin may choose it for size) they stay out of line, and the calls cost keyword-filter
-// ~0.8k of its ~25k wasm instructions per message body.
+// `#[inline(always)]` on this and the helpers below, down to the string and number scans:
+// LLVM keeps them out of line (at opt-level "s", which a plugin may choose for size, and
+// even at 3 for the string scan), and in wasmtime's code every call costs a prologue with
+// a stack, a fuel and an epoch check, plus results (`Result<(usize, bool), _>`) passed
+// through linear memory. Inlining them, with values sliced only when read, took
+// keyword-filter from ~27.7k to ~23.2k x86 instructions per message body under callgrind.
 
 /// Walks the items of the object or array whose opening bracket is at `open` and which
 /// closes with `close`: `item` gets the offset where each item starts and returns the
@@ -322,7 +334,16 @@ fn end_of_document(b: &[u8], i: usize) -> Scan<()> {
 }
 
 #[inline(always)]
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+fn skip_ws(b: &[u8], i: usize) -> usize {
+    // Most bodies have no whitespace between tokens: test once before entering a loop, since
+    // each loop entry costs a fuel and an epoch check in the compiled wasm.
+    match b.get(i) {
+        Some(b' ' | b'\t' | b'\n' | b'\r') => skip_ws_from(b, i + 1),
+        _ => i,
+    }
+}
+
+fn skip_ws_from(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
         i += 1;
     }
@@ -335,6 +356,7 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// The high bit of each byte of `word` that is `"`, `\` or a control character (< 0x20).
 /// Only the lowest flagged byte is sure to be one (a borrow can flag bytes above a real one),
 /// and it is the only one a scan reads.
+#[inline(always)]
 fn string_specials(word: u64) -> u64 {
     let quote = word ^ (ONES * u64::from(b'"'));
     let backslash = word ^ (ONES * u64::from(b'\\'));
@@ -344,31 +366,37 @@ fn string_specials(word: u64) -> u64 {
         & HIGH_BITS
 }
 
+/// The offset of the first `"`, `\` or control byte at or after `i`, or `b.len()`.
+#[inline(always)]
+fn next_string_special(b: &[u8], i: usize) -> usize {
+    let mut rest = b.get(i..).unwrap_or_default();
+    // Eight bytes at a time: a word without a special byte (the usual case) costs a handful
+    // of instructions.
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let specials = string_specials(u64::from_le_bytes(*word));
+        if specials != 0 {
+            return b.len() - rest.len() + (specials.trailing_zeros() / 8) as usize;
+        }
+        rest = tail;
+    }
+    let tail = rest.iter().position(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f));
+    b.len() - rest.len() + tail.unwrap_or(rest.len())
+}
+
 /// The offset just past the closing quote of the string whose text starts at `i`, and
 /// whether the string has escapes.
+#[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> Scan<(usize, bool)> {
     let mut escaped = false;
     loop {
-        // Eight bytes at a time up to the first quote, backslash or control byte.
-        while let Some(chunk) = b.get(i..i + 8) {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            let specials = string_specials(u64::from_le_bytes(word));
-            if specials != 0 {
-                i += (specials.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+        i = next_string_special(b, i);
         match b.get(i) {
             Some(b'"') => return Ok((i + 1, escaped)),
             Some(b'\\') => {
                 escaped = true;
                 i = escape_end(b, i)?;
             }
-            Some(0..=0x1f) => return Err(expected("no control character in a string", i)),
-            // The last few bytes of the document, fewer than a word.
-            Some(_) => i += 1,
+            Some(_) => return Err(expected("no control character in a string", i)),
             None => return Err(expected("'\"'", i)),
         }
     }
@@ -387,20 +415,24 @@ fn escape_end(b: &[u8], i: usize) -> Scan<usize> {
 }
 
 /// The offset after the value starting at `i`, and whether it is a string without escapes.
+/// Inlined for the scalars a body is mostly made of; containers go out of line, because they
+/// recurse.
+#[inline(always)]
 fn value_end(b: &[u8], i: usize, depth: u32) -> Scan<(usize, bool)> {
     let end = match b.get(i) {
         Some(b'"') => return string_end(b, i + 1).map(|(end, escaped)| (end, !escaped)),
-        Some(b'{') => container_end(b, i, depth, b'}')?,
-        Some(b'[') => container_end(b, i, depth, b']')?,
+        Some(b'-' | b'0'..=b'9') => number_end(b, i)?,
+        Some(b'n') => literal_end(b, i, b"null")?,
         Some(b't') => literal_end(b, i, b"true")?,
         Some(b'f') => literal_end(b, i, b"false")?,
-        Some(b'n') => literal_end(b, i, b"null")?,
-        Some(b'-' | b'0'..=b'9') => number_end(b, i)?,
+        Some(b'{') => container_end(b, i, depth, b'}')?,
+        Some(b'[') => container_end(b, i, depth, b']')?,
         _ => return Err(expected("a value", i)),
     };
     Ok((end, false))
 }
 
+#[inline(always)]
 fn literal_end(b: &[u8], i: usize, literal: &[u8]) -> Scan<usize> {
     match b.get(i..i + literal.len()) {
         Some(found) if found == literal => Ok(i + literal.len()),
@@ -409,6 +441,7 @@ fn literal_end(b: &[u8], i: usize, literal: &[u8]) -> Scan<usize> {
 }
 
 /// A number as JSON spells it: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+#[inline(always)]
 fn number_end(b: &[u8], mut i: usize) -> Scan<usize> {
     if b.get(i) == Some(&b'-') {
         i += 1;
@@ -431,6 +464,7 @@ fn number_end(b: &[u8], mut i: usize) -> Scan<usize> {
 }
 
 /// The offset after one or more digits starting at `i`.
+#[inline(always)]
 fn digits_end(b: &[u8], mut i: usize) -> Scan<usize> {
     let start = i;
     while let Some(b'0'..=b'9') = b.get(i) {
@@ -444,6 +478,7 @@ fn digits_end(b: &[u8], mut i: usize) -> Scan<usize> {
 }
 
 /// The offset after the object or array that opens at `i` and closes with `close`.
+#[inline(never)]
 fn container_end(b: &[u8], i: usize, depth: u32, close: u8) -> Scan<usize> {
     let Some(depth) = depth.checked_sub(1) else {
         return Err(expected("at most 128 levels of nesting", i));
@@ -476,6 +511,18 @@ mod tests {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    impl<'a> Raw<'a> {
+        /// All of `json` as one value, read the slow way (as a string with escapes).
+        fn whole(json: &'a str) -> Self {
+            Raw {
+                doc: json,
+                start: 0,
+                end: json.len(),
+                plain_string: false,
+            }
+        }
     }
 
     #[test]
@@ -606,10 +653,8 @@ mod tests {
         ] {
             let serde = serde_json::from_str::<String>(&format!("\"{text}\"")).ok();
             assert_eq!(unescape(text), serde, "{text}");
-            let raw = Raw {
-                json: &format!("\"{text}\""),
-                plain_string: false,
-            };
+            let json = format!("\"{text}\"");
+            let raw = Raw::whole(&json);
             assert_eq!(raw.string().ok(), serde, "{text}");
         }
     }
@@ -634,10 +679,7 @@ mod tests {
     #[test]
     fn a_repeated_key_is_an_error_for_the_slot_that_keeps_it() {
         let mut slot = None;
-        let raw = Raw {
-            json: "1",
-            plain_string: false,
-        };
+        let raw = Raw::whole("1");
         keep(&mut slot, "a", raw).unwrap();
         assert_eq!(
             keep(&mut slot, "a", raw).unwrap_err().message(),

@@ -76,9 +76,7 @@ impl<'a> Raw<'a> {
             return Ok(Some(Cow::Borrowed(&self.doc[self.start + 1..self.end - 1])));
         }
         let json = self.get();
-        if let Some(text) = json
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
+        if let Some(text) = json.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
             && let Some(decoded) = unescape(text)
         {
             return Ok(Some(Cow::Owned(decoded)));
@@ -379,7 +377,9 @@ fn next_string_special(b: &[u8], i: usize) -> usize {
         }
         rest = tail;
     }
-    let tail = rest.iter().position(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f));
+    let tail = rest
+        .iter()
+        .position(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f));
     b.len() - rest.len() + tail.unwrap_or(rest.len())
 }
 

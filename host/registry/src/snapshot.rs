@@ -164,7 +164,9 @@ pub struct PluginEntry {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     plugins: Vec<Arc<PluginEntry>>,
-    routes: HashMap<String, Arc<[Arc<PluginEntry>]>>,
+    /// Looked up on every callback, with keys from the operator's config (a sender's lookup
+    /// adds nothing): foldhash instead of SipHash.
+    routes: foldhash::HashMap<String, Arc<[Arc<PluginEntry>]>>,
 }
 
 impl Snapshot {

@@ -20,7 +20,7 @@
 //! request shares its one slot budget: set `max_in_flight_per_source = max_in_flight` there.
 //! Forwarded-for headers are not trusted, because anyone can send one.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -36,7 +36,7 @@ use crate::error::{ApiError, Refusal};
 #[derive(Debug)]
 pub(crate) struct Admission {
     global: Arc<Semaphore>,
-    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_source: Arc<Mutex<SourceCounts>>,
     max_per_source: usize,
 }
 
@@ -47,21 +47,26 @@ pub(crate) struct Admitted {
     _source: Option<SourceSlot>,
 }
 
+/// Requests in flight per peer address. Looked up twice per request, so foldhash rather than
+/// SipHash; its per-process seed is enough here, since the map never holds more entries than
+/// there are requests in flight.
+type SourceCounts = foldhash::HashMap<IpAddr, usize>;
+
 #[derive(Debug)]
 struct SourceSlot {
     ip: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    counts: Arc<Mutex<SourceCounts>>,
 }
 
 impl Drop for SourceSlot {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
+        if let Entry::Occupied(mut count) = counts.entry(self.ip) {
+            *count.get_mut() -= 1;
             // Removing idle sources keeps the map as small as the set of busy peers, so
             // a scan from many addresses leaves nothing behind.
-            if *count == 0 {
-                counts.remove(&self.ip);
+            if *count.get() == 0 {
+                count.remove();
             }
         }
     }

@@ -10,7 +10,6 @@
 //! process-global recorder. A process serves one app, so nothing changes in production,
 //! and tests that run several servers in one process can assert exact counter values.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
@@ -66,6 +65,9 @@ struct QueueLabels {
     outcome: &'static str,
 }
 
+/// One `callbacks` series of a command: its dialect, its outcome, its counter.
+type CallbackSeries = (DialectKind, &'static str, Counter);
+
 /// The series one version of a plugin records its calls in, taken out of their families
 /// once: finding them there for every call (four hashed lookups, three label strings
 /// cloned) cost ~2k instructions per call, ~2 % of a whole callback.
@@ -112,7 +114,11 @@ pub struct Metrics {
     swaps: Counter,
     load_failures: Counter,
     /// Each plugin's series, for the version that ran last: see [`PluginSeries`].
-    plugin_series: RwLock<HashMap<String, PluginSeries>>,
+    plugin_series: RwLock<foldhash::HashMap<String, PluginSeries>>,
+    /// `callbacks` by command, then by dialect and outcome, taken out of the family once (the
+    /// family's lookup hashes three labels with SipHash and needs the command as an owned
+    /// `String`). Only known commands are keys, so a sender cannot grow it.
+    callback_series: RwLock<foldhash::HashMap<String, Vec<CallbackSeries>>>,
     // The registry's own counters, mirrored into the exported ones at render time.
     seen_swaps: AtomicI64,
     seen_load_failures: AtomicI64,
@@ -242,6 +248,7 @@ impl Metrics {
             swaps,
             load_failures,
             plugin_series: RwLock::default(),
+            callback_series: RwLock::default(),
             seen_swaps: AtomicI64::new(0),
             seen_load_failures: AtomicI64::new(0),
         }
@@ -256,11 +263,7 @@ impl Metrics {
         report: &ChainReport,
     ) {
         // Unknown commands share one label value so a sender cannot grow the series without bound.
-        let command = if known {
-            command.to_owned()
-        } else {
-            "unknown".to_owned()
-        };
+        let command = if known { command } else { "unknown" };
         if !known {
             self.unknown_commands
                 .get_or_create(&DialectLabels {
@@ -268,13 +271,40 @@ impl Metrics {
                 })
                 .inc();
         }
-        self.callbacks
-            .get_or_create(&CallbackLabels {
-                dialect: dialect.as_str(),
-                command,
-                outcome: report.verdict.kind(),
+        let outcome = report.verdict.kind();
+        let find = |series: &[CallbackSeries]| {
+            series
+                .iter()
+                .find(|(d, o, _)| *d == dialect && *o == outcome)
+                .map(|(_, _, counter)| counter.clone())
+        };
+        let all = self
+            .callback_series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counter = all.get(command).and_then(|series| find(series));
+        drop(all);
+        let counter = counter.unwrap_or_else(|| {
+            // Nothing panics while holding the lock; were it poisoned, the map is still whole.
+            let mut all = self
+                .callback_series
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let series = all.entry(command.to_owned()).or_default();
+            find(series).unwrap_or_else(|| {
+                let counter = self
+                    .callbacks
+                    .get_or_create(&CallbackLabels {
+                        dialect: dialect.as_str(),
+                        command: command.to_owned(),
+                        outcome,
+                    })
+                    .clone();
+                series.push((dialect, outcome, counter.clone()));
+                counter
             })
-            .inc();
+        });
+        counter.inc();
         self.record_steps(&report.steps);
     }
 
@@ -448,6 +478,8 @@ impl Drop for InFlight<'_> {
 mod tests {
     use std::time::Duration;
 
+    use hookbox_model::Verdict;
+
     use super::*;
 
     fn step(plugin: &str, sha256: &str, result: StepResult, fuel_used: u64) -> StepReport {
@@ -493,5 +525,52 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }
         assert_eq!(metrics.plugin_latency("p").map(|p| p.count), Some(6));
+    }
+
+    #[test]
+    fn callbacks_count_by_dialect_command_and_outcome_with_unknown_commands_folded() {
+        let metrics = Metrics::new();
+        let report = |verdict| ChainReport {
+            verdict,
+            steps: Vec::new(),
+        };
+        let cmd = "callbackBeforeSendSingleMsgCommand";
+        for _ in 0..3 {
+            metrics.record_callback(DialectKind::Openim, cmd, true, &report(Verdict::Allow));
+        }
+        metrics.record_callback(DialectKind::Openim, cmd, true, &report(Verdict::Discard));
+        metrics.record_callback(DialectKind::Tencent, cmd, true, &report(Verdict::Allow));
+        for forged in ["x", "y"] {
+            metrics.record_callback(DialectKind::Openim, forged, false, &report(Verdict::Allow));
+        }
+
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics.registry).expect("encodes");
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("hookbox_callbacks_total{"))
+            .collect();
+        let mut expected = [
+            format!(
+                r#"hookbox_callbacks_total{{dialect="openim",command="{cmd}",outcome="allow"}} 3"#
+            ),
+            format!(
+                r#"hookbox_callbacks_total{{dialect="openim",command="{cmd}",outcome="discard"}} 1"#
+            ),
+            format!(
+                r#"hookbox_callbacks_total{{dialect="tencent",command="{cmd}",outcome="allow"}} 1"#
+            ),
+            r#"hookbox_callbacks_total{dialect="openim",command="unknown",outcome="allow"} 2"#
+                .to_owned(),
+        ];
+        let mut found: Vec<String> = series.iter().map(|l| (*l).to_owned()).collect();
+        expected.sort();
+        found.sort();
+        assert_eq!(found, expected);
+        assert!(
+            text.lines()
+                .any(|l| l == r#"hookbox_unknown_commands_total{dialect="openim"} 2"#),
+            "{text}"
+        );
     }
 }

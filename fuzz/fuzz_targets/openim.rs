@@ -2,7 +2,8 @@
 //! `openim::check_modify` of the plugin's modification, and `openim::render` of allow, that
 //! modification (accepted or not), a reject per [`REJECT_CODES`] and discard.
 //!
-//! Besides "nothing panics", every answer must be a JSON object that starts with OpenIM's five
+//! The body check's fast path must agree with its full check wherever it answers. Besides
+//! "nothing panics", every answer must be a JSON object that starts with OpenIM's five
 //! envelope keys in order and that Go's `encoding/json` decodes into `CommonCallbackResp`
 //! (`protocols/openim.md` §2.1: keys match fields under Unicode case folding, the last match
 //! wins, null leaves a field alone, int32 fields are integral and in range). Decoded, it must
@@ -22,6 +23,12 @@ fuzz_target!(|data: &[u8]| {
     let Some(input) = Input::split(data) else {
         return;
     };
+    if let Ok(body) = std::str::from_utf8(input.body) {
+        assert!(
+            hookbox_dialects::body_checks_agree(body),
+            "the body check's fast path and full check disagree"
+        );
+    }
     let Ok(callback) = openim::parse(&input.inbound()) else {
         return;
     };

@@ -29,6 +29,14 @@ mod wire;
 
 pub use delivery::{DeliveryKeys, IDEMPOTENCY_KEY};
 
+/// For the fuzz targets only (feature `fuzzing`): whether the body check's fast path, when it
+/// answers for `body`, gives what serde_json's full check gives.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn body_checks_agree(body: &str) -> bool {
+    wire::body_checks_agree(body)
+}
+
 use hookbox_model::{Event, Phase};
 
 /// The phase of a callback with `command`, from whichever IM server uses that name: Tencent's

@@ -2,7 +2,8 @@
 //! nesting limit, no repeated keys), query string decoding, JSON type names for error
 //! messages and command-name validation.
 //!
-//! Not a JSON or URL parser: serde_json reads bodies; the visitor here only checks them.
+//! Not a JSON or URL parser: serde_json reads bodies, and the visitor here only checks them;
+//! [`quick`] checks the common bodies in one pass and leaves every doubt to that visitor.
 //!
 //! The decision a reader may question: **checking a body builds no value**. The body rules are
 //! enforced by a scan that borrows keys and strings from the text, and only the top-level
@@ -20,6 +21,8 @@ use serde_json::Value;
 
 use crate::DialectError;
 
+mod quick;
+
 /// Deepest accepted nesting of arrays/objects in a request body (the top-level object is 1).
 pub(crate) const MAX_DEPTH: usize = 64;
 
@@ -35,6 +38,7 @@ pub(crate) struct ObjectBody<'a> {
 
 /// A top-level field's value, as far as routing reads it: a string's text, else only its
 /// JSON type.
+#[derive(Debug, PartialEq)]
 pub(crate) enum Field<'a> {
     Text(Cow<'a, str>),
     Other(JsonType),
@@ -100,6 +104,22 @@ pub(crate) fn parse_object_body(body: &[u8]) -> Result<ObjectBody<'_>, DialectEr
     if text.trim_ascii().is_empty() {
         return Err(DialectError::BodyEmpty);
     }
+    if let Some(fields) = quick::check(text) {
+        return Ok(ObjectBody { text, fields });
+    }
+    full_check(text)
+}
+
+/// Whether the fast path's answer for `text`, if it has one, is the full check's: see
+/// [`quick`]'s claim.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn body_checks_agree(text: &str) -> bool {
+    quick::check(text).is_none_or(|fields| full_check(text).is_ok_and(|body| body.fields == fields))
+}
+
+/// [`parse_object_body`] after the UTF-8 and blank checks, without the fast path: serde_json
+/// reads the body, and words the refusal when there is one.
+fn full_check(text: &str) -> Result<ObjectBody<'_>, DialectError> {
     let scan = Scan {
         refusal: Cell::new(None),
         open_keys: RefCell::new(Vec::with_capacity(TYPICAL_KEYS)),
@@ -268,7 +288,7 @@ impl<'a> Visitor<'a> for Check<'_, 'a> {
         while let Some(Key(key)) = entries.next_key()? {
             {
                 let mut open = self.scan.open_keys.borrow_mut();
-                let bit = 1u64 << key_sketch(&key);
+                let bit = 1u64 << key_sketch(key.as_bytes());
                 let seen = match &mut many {
                     Some(set) => !set.insert(key.clone()),
                     None => sketches & bit != 0 && open[start..].contains(&key),
@@ -294,8 +314,7 @@ impl<'a> Visitor<'a> for Check<'_, 'a> {
 }
 
 /// A number below 64 that equal keys share: their length, first and last byte mixed.
-fn key_sketch(key: &str) -> u32 {
-    let bytes = key.as_bytes();
+fn key_sketch(bytes: &[u8]) -> u32 {
     let first = bytes.first().copied().unwrap_or(0);
     let last = bytes.last().copied().unwrap_or(0);
     (bytes.len() as u32)
@@ -707,6 +726,97 @@ mod tests {
         }
         // The mutations reach every outcome, or the test proves little.
         assert!(agreed.iter().all(|&n| n > 300), "{agreed:?}");
+    }
+
+    /// What the full check reads from `text`: its fields, or its refusal's code.
+    fn fully(text: &str) -> Result<Vec<(Cow<'_, str>, Field<'_>)>, &'static str> {
+        full_check(text)
+            .map(|body| body.fields)
+            .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn quick_check_agrees_with_the_full_check() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        // Tokens at the edges of what the quick check reads, spliced into generated bodies.
+        const EDGES: [&str; 16] = [
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "1.2345678901234567",
+            "1.23456789012345678",
+            "1e99",
+            "-1E-99",
+            "1e100",
+            "1e400",
+            "-0",
+            "-0.0",
+            "\"\\ud83d\\ude00\"",
+            "\"\\ud83d\"",
+            "\"\\uFFFF\\/\"",
+            "\"a\u{1}b\"",
+            "\"\u{7f}\"",
+        ];
+        let mut quick_said_yes = 0;
+        for round in 0..20_000 {
+            let mut text = String::new();
+            random_json(&mut next, &mut text, 1, round % 7 != 0);
+            if next(2) == 0 {
+                // Replace the first scalar after a colon with an edge token.
+                if let Some(at) = text.find(':') {
+                    let rest = &text[at + 1..];
+                    let len = rest.find([',', '}', ']']).unwrap_or(rest.len());
+                    if !rest.starts_with(['{', '[']) {
+                        let edge = EDGES[next(EDGES.len())];
+                        text = format!("{}{edge}{}", &text[..=at], &rest[len..]);
+                    }
+                }
+            }
+            if next(4) == 0 {
+                let mut chars: Vec<char> = text.chars().collect();
+                let at = next(chars.len() + 1);
+                chars.insert(at, ['{', '}', '"', ',', ':', '\\', ' ', '-'][next(8)]);
+                text = chars.into_iter().collect();
+            }
+            if let Some(fields) = quick::check(&text) {
+                assert_eq!(Ok(fields), fully(&text), "{text}");
+                assert!(body_checks_agree(&text));
+                quick_said_yes += 1;
+            }
+        }
+        // It must be the common path, or the test proves little.
+        assert!(quick_said_yes > 5_000, "{quick_said_yes}");
+
+        for plain in [
+            r#"{"n":123456789012345678,"f":1.2345678901234567,"e":[1e99,-1E-99,-0.0,0]}"#,
+            r#"{"s":"\u00e9\n\uFFFF","t":"x\"y","u":"é\u007f"," ":{"":[{}]}}"#,
+        ] {
+            assert_eq!(quick::check(plain).map(Ok), Some(fully(plain)), "{plain}");
+        }
+        // What it leaves to the full check, which accepts some and refuses others.
+        for (doubt, verdict) in [
+            (r#"{"n":1234567890123456789}"#, None),
+            (r#"{"f":1.23456789012345678}"#, None),
+            (r#"{"e":1e100}"#, None),
+            (r#"{"z":-0}"#, None),
+            (r#"{"s":"\ud83d\ude00"}"#, None),
+            (r#"{"a\u0062":1}"#, None),
+            (r#"{"e":1e400}"#, Some("body_not_json")),
+            (r#"{"s":"\ud83d"}"#, Some("body_not_json")),
+            ("{\"s\":\"\u{1}\"}", Some("body_not_json")),
+            (r#"{"a":1,"a":2}"#, Some("duplicate_key")),
+            (r#"{"a":01}"#, Some("body_not_json")),
+            (r#"[{"a":1}]"#, Some("body_not_object")),
+        ] {
+            assert!(quick::check(doubt).is_none(), "{doubt}");
+            assert_eq!(fully(doubt).err(), verdict, "{doubt}");
+        }
     }
 
     #[test]

@@ -102,32 +102,76 @@ pub enum MessagePhase {
     AfterSave,
 }
 
+/// The commands the view covers, with their phases.
+const COVERED: [(Dialect, &str, MessagePhase); 10] = {
+    use MessagePhase::{AfterSave, AfterSend, BeforeModify, BeforeSend};
+    [
+        (
+            Dialect::OpenIm,
+            openim::command::BEFORE_SEND_SINGLE_MSG,
+            BeforeSend,
+        ),
+        (
+            Dialect::OpenIm,
+            openim::command::BEFORE_SEND_GROUP_MSG,
+            BeforeSend,
+        ),
+        (
+            Dialect::OpenIm,
+            openim::command::BEFORE_MSG_MODIFY,
+            BeforeModify,
+        ),
+        (
+            Dialect::OpenIm,
+            openim::command::AFTER_SEND_SINGLE_MSG,
+            AfterSend,
+        ),
+        (
+            Dialect::OpenIm,
+            openim::command::AFTER_SEND_GROUP_MSG,
+            AfterSend,
+        ),
+        (
+            Dialect::OpenIm,
+            openim::command::AFTER_MSG_SAVE_DB,
+            AfterSave,
+        ),
+        (
+            Dialect::Tencent,
+            tencent::command::C2C_BEFORE_SEND_MSG,
+            BeforeSend,
+        ),
+        (
+            Dialect::Tencent,
+            tencent::command::GROUP_BEFORE_SEND_MSG,
+            BeforeSend,
+        ),
+        (
+            Dialect::Tencent,
+            tencent::command::C2C_AFTER_SEND_MSG,
+            AfterSend,
+        ),
+        (
+            Dialect::Tencent,
+            tencent::command::GROUP_AFTER_SEND_MSG,
+            AfterSend,
+        ),
+    ]
+};
+
+/// `command` as the view's own `'static` copy, with its phase; `None` if it is not covered.
+fn covered(dialect: Dialect, command: &str) -> Option<(&'static str, MessagePhase)> {
+    COVERED
+        .iter()
+        .find(|(d, c, _)| *d == dialect && *c == command)
+        .map(|&(_, c, phase)| (c, phase))
+}
+
 impl MessagePhase {
     /// The phase of a message callback; `None` for commands this view does not cover. It
     /// reads only the command, so a plugin can decide before parsing anything.
     pub fn of(dialect: Dialect, command: &str) -> Option<Self> {
-        use MessagePhase::{AfterSave, AfterSend, BeforeModify, BeforeSend};
-        match dialect {
-            Dialect::OpenIm => match command {
-                openim::command::BEFORE_SEND_SINGLE_MSG
-                | openim::command::BEFORE_SEND_GROUP_MSG => Some(BeforeSend),
-                openim::command::BEFORE_MSG_MODIFY => Some(BeforeModify),
-                openim::command::AFTER_SEND_SINGLE_MSG | openim::command::AFTER_SEND_GROUP_MSG => {
-                    Some(AfterSend)
-                }
-                openim::command::AFTER_MSG_SAVE_DB => Some(AfterSave),
-                _ => None,
-            },
-            Dialect::Tencent => {
-                match command {
-                    tencent::command::C2C_BEFORE_SEND_MSG
-                    | tencent::command::GROUP_BEFORE_SEND_MSG => Some(BeforeSend),
-                    tencent::command::C2C_AFTER_SEND_MSG
-                    | tencent::command::GROUP_AFTER_SEND_MSG => Some(AfterSend),
-                    _ => None,
-                }
-            }
-        }
+        covered(dialect, command).map(|(_, phase)| phase)
     }
 }
 
@@ -146,7 +190,8 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextMessage {
     dialect: Dialect,
-    command: String,
+    /// Always one of [`COVERED`]'s, so it needs no copy of the event's.
+    command: &'static str,
     phase: MessagePhase,
     sender: String,
     target: Target,
@@ -313,10 +358,9 @@ impl TextMessage {
     ///
     /// The body is not JSON or does not fit the command's body.
     pub fn from_event(event: &Event) -> Result<Option<Self>, Error> {
-        let Some(phase) = MessagePhase::of(event.dialect(), event.command()) else {
+        let Some((command, phase)) = covered(event.dialect(), event.command()) else {
             return Ok(None);
         };
-        let command = event.command().to_owned();
         let message = match event.dialect() {
             Dialect::OpenIm => {
                 let msg =
@@ -408,7 +452,7 @@ impl TextMessage {
 
     /// The callback command.
     pub fn command(&self) -> &str {
-        &self.command
+        self.command
     }
 
     /// Where in the message's life the callback comes.
@@ -471,7 +515,7 @@ impl TextMessage {
     pub fn reject(&self, code: i32, message: impl Into<String>) -> Verdict {
         let code = match self.dialect {
             Dialect::OpenIm => code,
-            Dialect::Tencent => tencent::code::fit(&self.command, code),
+            Dialect::Tencent => tencent::code::fit(self.command, code),
         };
         Verdict::reject(code, message)
     }

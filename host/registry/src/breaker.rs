@@ -103,16 +103,21 @@ impl Breaker {
         })
     }
 
-    /// Note how a call went; true when this failure opened the breaker.
-    fn record(&self, ok: bool, now: Instant) -> bool {
+    /// A call succeeded: the failures so far are forgiven. (No clock read: only a failure
+    /// needs the time, to end its cool-down.)
+    fn record_success(&self) {
+        *self.lock() = State::Closed { consecutive: 0 };
+    }
+
+    /// A call failed at `now`; true when this failure opened the breaker.
+    fn record_failure(&self, now: Instant) -> bool {
         let mut state = self.lock();
         let open = State::Open {
             until: now + self.policy.cool_down,
         };
-        *state = match (*state, ok) {
-            (_, true) => State::Closed { consecutive: 0 },
-            (State::Probing, false) => open,
-            (State::Closed { consecutive }, false) => {
+        *state = match *state {
+            State::Probing => open,
+            State::Closed { consecutive } => {
                 let consecutive = consecutive.saturating_add(1);
                 if self.policy.failures > 0 && consecutive >= self.policy.failures {
                     open
@@ -121,9 +126,9 @@ impl Breaker {
                 }
             }
             // A call admitted before the breaker opened finished late: the breaker stays open.
-            (State::Open { until }, false) => State::Open { until },
+            State::Open { until } => State::Open { until },
         };
-        !ok && *state == open
+        *state == open
     }
 }
 
@@ -131,14 +136,14 @@ impl Admission {
     /// The call ran and produced a usable verdict.
     pub fn succeeded(mut self) {
         self.reported = true;
-        self.breaker.record(true, Instant::now());
+        self.breaker.record_success();
     }
 
     /// The call failed (trap, timeout, limit, error, refused modify); true when this
     /// failure opened the breaker.
     pub fn failed(mut self) -> bool {
         self.reported = true;
-        self.breaker.record(false, Instant::now())
+        self.breaker.record_failure(Instant::now())
     }
 }
 

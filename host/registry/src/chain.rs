@@ -125,7 +125,7 @@ async fn run_one(
         entry,
         event,
         phase,
-        deadline,
+        (started, deadline),
         check_modify,
         &mut step,
     )
@@ -160,13 +160,15 @@ async fn run_one(
     (step, verdict)
 }
 
-/// The admission checks and the call itself; fills in `step`'s fuel and memory.
+/// The admission checks and the call itself; fills in `step`'s fuel and memory. `now` is
+/// when the step began: the breaker and the deadline are judged at that instant rather than
+/// each reading the clock again (a read is ~0.1 µs here, and a callback made ~14 of them).
 async fn call_one(
     runtime: &Runtime,
     entry: &Arc<PluginEntry>,
     event: &Event,
     phase: Phase,
-    deadline: Option<Instant>,
+    (now, deadline): (Instant, Option<Instant>),
     check_modify: &impl Fn(&JsonObject) -> Result<(), String>,
     step: &mut StepReport,
 ) -> Result<Verdict, Failure> {
@@ -179,14 +181,14 @@ async fn call_one(
             ),
         ));
     };
-    let Some(admission) = entry.breaker.admit(Instant::now()) else {
+    let Some(admission) = entry.breaker.admit(now) else {
         call.failed();
         return Err((
             "circuit_open",
             "skipped: failed too often; the breaker is open".to_owned(),
         ));
     };
-    let Some(limits) = within(deadline, &entry.limits, Instant::now()) else {
+    let Some(limits) = within(deadline, &entry.limits, now) else {
         // Not the plugin's fault: the breaker hears nothing (a dropped admission lets the
         // next call probe, if this one was to).
         call.failed();

@@ -135,7 +135,9 @@ impl Runtime {
     ) -> Result<Outcome, InvokeError> {
         let started = Instant::now();
         let mut instance = self.new_instance(plugin, capabilities, limits);
-        let called = self.call(&mut instance, plugin, event, limits).await;
+        let called = self
+            .call(&mut instance, plugin, event, limits, started)
+            .await;
         drop(instance);
         called.map(|call| call.into_outcome(started))
     }
@@ -178,6 +180,7 @@ impl Runtime {
         plugin: &LoadedPlugin,
         event: &Event,
         limits: &CallLimits,
+        started: Instant,
     ) -> Result<Call, InvokeError> {
         let memory_cap = self.memory_cap(limits);
         let operation_id = event
@@ -195,7 +198,7 @@ impl Runtime {
         let state = store.data_mut();
         state.limiter.begin_call(memory_cap);
         state.log.begin_call(operation_id, limits.max_log_bytes);
-        state.http.begin_call(Instant::now(), limits.timeout);
+        state.http.begin_call(started, limits.timeout);
         store.set_epoch_deadline(self.ticks_for(limits.timeout));
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         store

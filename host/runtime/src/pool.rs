@@ -195,7 +195,10 @@ impl Runtime {
                 self.new_instance(&pool.plugin, &pool.capabilities, limits)
             }
         };
-        match self.call(&mut instance, &pool.plugin, event, limits).await {
+        match self
+            .call(&mut instance, &pool.plugin, event, limits, started)
+            .await
+        {
             Ok(call) => {
                 let outcome = call.into_outcome(started);
                 if let Err((why, instance)) = pool.give_back(instance) {

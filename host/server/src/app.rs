@@ -225,8 +225,9 @@ impl App {
                 self.clone(),
                 admission::admit,
             ))
-            // Bodies are limited by the handlers, which answer 413 in our own error format.
-            .layer(axum::extract::DefaultBodyLimit::disable())
+            // No `DefaultBodyLimit` layer: every handler here takes the raw `Body` and reads it
+            // under its own limit, answering 413 in our own error format, and each layer costs
+            // every request a boxed future.
             .with_state(self.clone());
         Endpoint {
             router,

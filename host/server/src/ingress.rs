@@ -291,11 +291,14 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         return Err(refused);
     };
     let mut parts = value.split(';');
-    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let json = essence == EXPECTED
-        || essence
-            .strip_prefix("application/")
-            .is_some_and(|subtype| subtype.ends_with("+json"));
+    // Compared as bytes without case, not through a lowercased copy: this runs on every
+    // callback.
+    let essence = parts.next().unwrap_or("").trim().as_bytes();
+    let (prefix, suffix) = (b"application/", b"+json");
+    let json = essence.eq_ignore_ascii_case(EXPECTED.as_bytes())
+        || (essence.len() >= prefix.len() + suffix.len()
+            && essence[..prefix.len()].eq_ignore_ascii_case(prefix)
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix));
     let utf8 = parts.all(|parameter| match parameter.split_once('=') {
         Some((name, charset)) if name.trim().eq_ignore_ascii_case("charset") => {
             let charset = charset.trim().trim_matches('"');
@@ -347,4 +350,47 @@ fn json_response(body: Vec<u8>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types_are_matched_without_case_and_never_panic() {
+        let check = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().expect("a header value"));
+            require_json(&headers).is_ok()
+        };
+        for accepted in [
+            "application/json",
+            "APPLICATION/JSON ; charset=UTF8",
+            "application/vnd.openim+json",
+            "Application/Problem+JSON",
+            "application/+json",
+        ] {
+            assert!(check(accepted), "{accepted}");
+        }
+        for refused in [
+            "application/jsonx",
+            "application/json+",
+            "text/json",
+            "application+json",
+            "application/",
+            "+json",
+            "",
+            "application/json; charset=utf-16",
+        ] {
+            assert!(!check(refused), "{refused}");
+        }
+        // Non-ASCII bytes where the prefix and suffix are compared: refused, not a panic.
+        let mut headers = HeaderMap::new();
+        let odd = header::HeaderValue::from_bytes("applicatioé/x+json".as_bytes()).unwrap();
+        headers.insert(header::CONTENT_TYPE, odd);
+        assert!(require_json(&headers).is_err());
+        let odd = header::HeaderValue::from_bytes("application/x+jsoé".as_bytes()).unwrap();
+        headers.insert(header::CONTENT_TYPE, odd);
+        assert!(require_json(&headers).is_err());
+    }
 }

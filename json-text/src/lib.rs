@@ -1,14 +1,17 @@
-//! JSON string text at the byte level, shared by hookbox's body check (`host/dialects`) and the
-//! Rust SDK's member scan (`guest-sdk`): where the next quote, backslash or control byte of a
-//! string is, found eight bytes at a time; what an escape sequence is; what escapes decode to.
+//! JSON text at the byte level, shared by hookbox's body check (`host/dialects`) and the Rust
+//! SDK's member scan (`guest-sdk`): where whitespace, a string (its next quote, backslash or
+//! control byte found eight bytes at a time), a number or a literal ends; what an escape
+//! sequence is; what escapes decode to.
 //!
-//! What it is not: a JSON parser. Both callers walk a body's structure themselves and need only
-//! these string rules, where a slip (a missed control byte, a wrongly decoded surrogate pair)
-//! would make them read a body differently from serde_json.
+//! What it is not: a JSON parser. Both callers walk a body's structure themselves, for
+//! different ends (the host must be sure, the SDK keeps a few members), and share only these
+//! lexical rules, where a slip (a missed control byte, a wrongly decoded surrogate pair, a
+//! number serde_json refuses) would make them read a body differently from serde_json.
 //!
-//! The decision a reader may question: **a crate for three functions**. The host and the guest
-//! SDK need the same scan and the same decoding, and the SDK cannot depend on the host's crates:
-//! it builds for wasm, and plugin authors take only it.
+//! The decision a reader may question: **a crate of its own**. The host and the guest SDK need
+//! the same rules, and the SDK cannot depend on the host's crates: it builds for wasm, and
+//! plugin authors take only it. Everything on a scan's path is `#[inline(always)]`: in
+//! wasmtime's code each call costs a prologue with stack, fuel and epoch checks.
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -51,6 +54,167 @@ fn string_specials(word: u64) -> u64 {
         | (backslash.wrapping_sub(ONES) & !backslash)
         | (word.wrapping_sub(ONES * 0x20) & !word))
         & HIGH_BITS
+}
+
+/// The offset of the first byte at or after `i` that is not JSON whitespace.
+#[inline(always)]
+pub fn skip_whitespace(b: &[u8], i: usize) -> usize {
+    // Most bodies have no whitespace between tokens: one test before entering a loop, whose
+    // every entry costs a fuel and an epoch check in a plugin's compiled code.
+    match b.get(i) {
+        Some(b' ' | b'\t' | b'\n' | b'\r') => whitespace_end(b, i + 1),
+        _ => i,
+    }
+}
+
+fn whitespace_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Where a string ends, and what its text holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StringEnd {
+    /// The offset just past the closing quote.
+    pub end: usize,
+    /// Whether the text has escapes.
+    pub escaped: bool,
+    /// Whether one of them is a `\u` escape of a UTF-16 surrogate, whose pairing a reader
+    /// must still judge (serde_json refuses a lone one).
+    pub surrogate: bool,
+}
+
+/// Why a string is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadString {
+    /// A control byte (below 0x20) at this offset.
+    ControlByte(usize),
+    /// The text runs to the end of the input (its length).
+    Unterminated(usize),
+    /// A bad escape sequence.
+    Escape(BadEscape),
+}
+
+/// Where the string whose text starts at `i` (just after its opening quote) ends.
+///
+/// # Errors
+///
+/// A control byte, a bad escape or no closing quote.
+///
+/// ```
+/// use hookbox_json_text::{BadString, StringEnd, string_end};
+/// let end = |text: &str| string_end(text.as_bytes(), 1);
+/// assert_eq!(end(r#""plain", 1"#), Ok(StringEnd { end: 7, escaped: false, surrogate: false }));
+/// assert_eq!(end(r#""\ud83d\ude00""#).map(|s| (s.escaped, s.surrogate)), Ok((true, true)));
+/// assert_eq!(end("\"tab\there\""), Err(BadString::ControlByte(4)));
+/// assert_eq!(end(r#""open"#), Err(BadString::Unterminated(5)));
+/// ```
+#[inline(always)]
+pub fn string_end(b: &[u8], mut i: usize) -> Result<StringEnd, BadString> {
+    let (mut escaped, mut surrogate) = (false, false);
+    loop {
+        i = next_string_special(b, i);
+        match b.get(i) {
+            Some(b'"') => {
+                return Ok(StringEnd {
+                    end: i + 1,
+                    escaped,
+                    surrogate,
+                });
+            }
+            Some(b'\\') => {
+                let (next, unit) = escape_at(b, i).map_err(BadString::Escape)?;
+                escaped = true;
+                surrogate |= unit.is_some_and(|unit| (0xD800..=0xDFFF).contains(&unit));
+                i = next;
+            }
+            Some(_) => return Err(BadString::ControlByte(i)),
+            None => return Err(BadString::Unterminated(i)),
+        }
+    }
+}
+
+/// A number as JSON spells it, `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: where it ends
+/// and how many digits each part has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Number {
+    /// The offset after the number.
+    pub end: usize,
+    /// Whether it starts with `-`.
+    pub negative: bool,
+    /// Digits before the point (at least 1).
+    pub int_digits: usize,
+    /// Digits after the point (0 without a point).
+    pub fraction_digits: usize,
+    /// Digits of the exponent, without its sign (0 without an exponent).
+    pub exponent_digits: usize,
+    /// Whether it has a point or an exponent: serde_json reads it as a float.
+    pub float: bool,
+}
+
+/// The number that starts at `i` (with `-` or a digit).
+///
+/// # Errors
+///
+/// The offset where a digit was expected.
+///
+/// ```
+/// use hookbox_json_text::number_end;
+/// let n = number_end(b"-12.50e+3,", 0).unwrap();
+/// assert_eq!((n.end, n.int_digits, n.fraction_digits, n.exponent_digits), (9, 2, 2, 1));
+/// assert_eq!(number_end(b"1.}", 0), Err(2));
+/// assert_eq!(number_end(b"01", 0).map(|n| n.end), Ok(1)); // a second number; the caller refuses
+/// ```
+#[inline(always)]
+pub fn number_end(b: &[u8], i: usize) -> Result<Number, usize> {
+    let negative = b.get(i) == Some(&b'-');
+    let int_start = i + usize::from(negative);
+    let int_end = match b.get(int_start) {
+        Some(b'0') => int_start + 1,
+        _ => digits_end(b, int_start)?,
+    };
+    let mut number = Number {
+        end: int_end,
+        negative,
+        int_digits: int_end - int_start,
+        fraction_digits: 0,
+        exponent_digits: 0,
+        float: false,
+    };
+    if b.get(number.end) == Some(&b'.') {
+        let start = number.end + 1;
+        number.end = digits_end(b, start)?;
+        number.fraction_digits = number.end - start;
+        number.float = true;
+    }
+    if let Some(b'e' | b'E') = b.get(number.end) {
+        let mut start = number.end + 1;
+        if let Some(b'+' | b'-') = b.get(start) {
+            start += 1;
+        }
+        number.end = digits_end(b, start)?;
+        number.exponent_digits = number.end - start;
+        number.float = true;
+    }
+    Ok(number)
+}
+
+/// The offset after one or more digits starting at `i`; `Err(i)` when there is none.
+#[inline(always)]
+fn digits_end(b: &[u8], start: usize) -> Result<usize, usize> {
+    let mut i = start;
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    if i == start { Err(start) } else { Ok(i) }
+}
+
+/// The offset after `literal` (`true`, `false`, `null`) if the input has it at `i`.
+#[inline(always)]
+pub fn literal_end(b: &[u8], i: usize, literal: &[u8]) -> Option<usize> {
+    (b.get(i..i + literal.len())? == literal).then_some(i + literal.len())
 }
 
 /// What is wrong with an escape sequence.

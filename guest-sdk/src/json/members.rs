@@ -24,7 +24,7 @@
 use core::fmt;
 use std::borrow::Cow;
 
-use hookbox_json_text::{BadEscape, escape_at, next_string_special, unescape};
+use hookbox_json_text::{self as json_text, BadEscape, BadString, skip_whitespace, unescape};
 use serde::de::DeserializeOwned;
 
 /// Containers nested deeper than this are refused, as the host refuses them.
@@ -185,7 +185,7 @@ fn document<E: From<ScanError>>(
     what: &'static str,
     item: impl FnMut(usize) -> Result<usize, E>,
 ) -> Result<(), E> {
-    let start = skip_ws(b, 0);
+    let start = skip_whitespace(b, 0);
     if b.get(start) != Some(&open) {
         return Err(expected(what, start).into());
     }
@@ -194,12 +194,12 @@ fn document<E: From<ScanError>>(
     Ok(end_of_document(b, end)?)
 }
 
-// `#[inline(always)]` on this and the helpers below, down to the string and number scans:
-// LLVM keeps them out of line (at opt-level "s", which a plugin may choose for size, and
-// even at 3 for the string scan), and in wasmtime's code every call costs a prologue with
-// a stack, a fuel and an epoch check, plus results (`Result<(usize, bool), _>`) passed
-// through linear memory. Inlining them, with values sliced only when read, took
-// keyword-filter from ~27.7k to ~23.2k x86 instructions per message body under callgrind.
+// `#[inline(always)]` on this and the helpers below (and on the string and number scans of
+// `hookbox-json-text`): LLVM keeps them out of line (at opt-level "s", which a plugin may
+// choose for size, and even at 3 for the string scan), and in wasmtime's code every call
+// costs a prologue with a stack, a fuel and an epoch check, plus results passed through
+// linear memory. Inlining them, with values sliced only when read, took keyword-filter from
+// ~27.7k to ~23.2k x86 instructions per message body under callgrind.
 
 /// Walks the items of the object or array whose opening bracket is at `open` and which
 /// closes with `close`: `item` gets the offset where each item starts and returns the
@@ -211,14 +211,14 @@ fn items<E: From<ScanError>>(
     close: u8,
     mut item: impl FnMut(usize) -> Result<usize, E>,
 ) -> Result<usize, E> {
-    let mut i = skip_ws(b, open + 1);
+    let mut i = skip_whitespace(b, open + 1);
     if b.get(i) == Some(&close) {
         return Ok(i + 1);
     }
     loop {
-        i = skip_ws(b, item(i)?);
+        i = skip_whitespace(b, item(i)?);
         match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b',') => i = skip_whitespace(b, i + 1),
             Some(&c) if c == close => return Ok(i + 1),
             _ if close == b'}' => return Err(expected("',' or '}'", i).into()),
             _ => return Err(expected("',' or ']'", i).into()),
@@ -238,11 +238,11 @@ fn key_end(b: &[u8], i: usize) -> Scan<(usize, bool)> {
 /// The offset of the value after the `:` that follows a key ending at `i`.
 #[inline(always)]
 fn colon_then(b: &[u8], i: usize) -> Scan<usize> {
-    let i = skip_ws(b, i);
+    let i = skip_whitespace(b, i);
     if b.get(i) != Some(&b':') {
         return Err(expected("':'", i));
     }
-    Ok(skip_ws(b, i + 1))
+    Ok(skip_whitespace(b, i + 1))
 }
 
 /// Puts `value` into `slot`, unless the key was there before.
@@ -268,7 +268,7 @@ fn decode_key(raw: &str, at: usize) -> Scan<String> {
 }
 
 fn end_of_document(b: &[u8], i: usize) -> Scan<()> {
-    let i = skip_ws(b, i);
+    let i = skip_whitespace(b, i);
     if i == b.len() {
         Ok(())
     } else {
@@ -276,48 +276,16 @@ fn end_of_document(b: &[u8], i: usize) -> Scan<()> {
     }
 }
 
-#[inline(always)]
-fn skip_ws(b: &[u8], i: usize) -> usize {
-    // Most bodies have no whitespace between tokens: test once before entering a loop, since
-    // each loop entry costs a fuel and an epoch check in the compiled wasm.
-    match b.get(i) {
-        Some(b' ' | b'\t' | b'\n' | b'\r') => skip_ws_from(b, i + 1),
-        _ => i,
-    }
-}
-
-fn skip_ws_from(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
-        i += 1;
-    }
-    i
-}
-
 /// The offset just past the closing quote of the string whose text starts at `i`, and
 /// whether the string has escapes.
 #[inline(always)]
-fn string_end(b: &[u8], mut i: usize) -> Scan<(usize, bool)> {
-    let mut escaped = false;
-    loop {
-        i = next_string_special(b, i);
-        match b.get(i) {
-            Some(b'"') => return Ok((i + 1, escaped)),
-            Some(b'\\') => {
-                escaped = true;
-                i = escape_end(b, i)?;
-            }
-            Some(_) => return Err(expected("no control character in a string", i)),
-            None => return Err(expected("'\"'", i)),
-        }
-    }
-}
-
-/// The offset after the escape sequence whose backslash is at `i`.
-fn escape_end(b: &[u8], i: usize) -> Scan<usize> {
-    match escape_at(b, i) {
-        Ok((end, _)) => Ok(end),
-        Err(BadEscape::NotHex(at)) => Err(expected("four hex digits", at)),
-        Err(BadEscape::Unknown(at)) => Err(expected("an escape sequence", at)),
+fn string_end(b: &[u8], i: usize) -> Scan<(usize, bool)> {
+    match json_text::string_end(b, i) {
+        Ok(string) => Ok((string.end, string.escaped)),
+        Err(BadString::ControlByte(at)) => Err(expected("no control character in a string", at)),
+        Err(BadString::Unterminated(at)) => Err(expected("'\"'", at)),
+        Err(BadString::Escape(BadEscape::NotHex(at))) => Err(expected("four hex digits", at)),
+        Err(BadString::Escape(BadEscape::Unknown(at))) => Err(expected("an escape sequence", at)),
     }
 }
 
@@ -328,7 +296,10 @@ fn escape_end(b: &[u8], i: usize) -> Scan<usize> {
 fn value_end(b: &[u8], i: usize, depth: u32) -> Scan<(usize, bool)> {
     let end = match b.get(i) {
         Some(b'"') => return string_end(b, i + 1).map(|(end, escaped)| (end, !escaped)),
-        Some(b'-' | b'0'..=b'9') => number_end(b, i)?,
+        Some(b'-' | b'0'..=b'9') => match json_text::number_end(b, i) {
+            Ok(number) => number.end,
+            Err(at) => return Err(expected("a digit", at)),
+        },
         Some(b'n') => literal_end(b, i, b"null")?,
         Some(b't') => literal_end(b, i, b"true")?,
         Some(b'f') => literal_end(b, i, b"false")?,
@@ -341,47 +312,7 @@ fn value_end(b: &[u8], i: usize, depth: u32) -> Scan<(usize, bool)> {
 
 #[inline(always)]
 fn literal_end(b: &[u8], i: usize, literal: &[u8]) -> Scan<usize> {
-    match b.get(i..i + literal.len()) {
-        Some(found) if found == literal => Ok(i + literal.len()),
-        _ => Err(expected("a value", i)),
-    }
-}
-
-/// A number as JSON spells it: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-#[inline(always)]
-fn number_end(b: &[u8], mut i: usize) -> Scan<usize> {
-    if b.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    i = match b.get(i) {
-        Some(b'0') => i + 1,
-        _ => digits_end(b, i)?,
-    };
-    if b.get(i) == Some(&b'.') {
-        i = digits_end(b, i + 1)?;
-    }
-    if let Some(b'e' | b'E') = b.get(i) {
-        i += 1;
-        if let Some(b'+' | b'-') = b.get(i) {
-            i += 1;
-        }
-        i = digits_end(b, i)?;
-    }
-    Ok(i)
-}
-
-/// The offset after one or more digits starting at `i`.
-#[inline(always)]
-fn digits_end(b: &[u8], mut i: usize) -> Scan<usize> {
-    let start = i;
-    while let Some(b'0'..=b'9') = b.get(i) {
-        i += 1;
-    }
-    if i == start {
-        Err(expected("a digit", i))
-    } else {
-        Ok(i)
-    }
+    json_text::literal_end(b, i, literal).ok_or_else(|| expected("a value", i))
 }
 
 /// The offset after the object or array that opens at `i` and closes with `close`.

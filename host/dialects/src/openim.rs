@@ -132,15 +132,8 @@ fn resolve_command(inbound: &Inbound<'_>, body: &ObjectBody<'_>) -> Result<Strin
             sources.push(checked("query", value)?);
         }
     }
-    match body.field(COMMAND_FIELD) {
-        None => {}
-        Some(Field::Text(command)) => sources.push(checked("body", command.clone().into_owned())?),
-        Some(Field::Other(found)) => {
-            return Err(DialectError::CommandNotString {
-                field: COMMAND_FIELD,
-                found: found.name(),
-            });
-        }
+    if let Some(command) = body.command(COMMAND_FIELD)? {
+        sources.push(checked("body", command.to_owned())?);
     }
     let mut sources = sources.into_iter();
     let Some(first) = sources.next() else {

@@ -77,7 +77,7 @@ pub(crate) use delivery::delivery_keys;
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
 
-use crate::wire::{self, Field};
+use crate::wire;
 use crate::{Callback, DialectError, Inbound, ModifyError};
 
 /// One configured Tencent app. Its `Debug` output never shows the token.
@@ -150,21 +150,13 @@ pub fn parse(inbound: &Inbound<'_>, auth: &Auth<'_>) -> Result<Callback, Dialect
     let app = auth::authenticate(inbound.query, auth)?;
     let query_command = query_command(inbound.query)?;
     let body = wire::parse_object_body(inbound.body)?;
-    let body_command = match body.field(COMMAND_FIELD) {
-        None => {
-            return Err(DialectError::CommandMissingFrom {
-                source_name: "body",
-                field: COMMAND_FIELD,
-            });
-        }
-        Some(Field::Text(command)) => checked(command.clone().into_owned())?,
-        Some(Field::Other(found)) => {
-            return Err(DialectError::CommandNotString {
-                field: COMMAND_FIELD,
-                found: found.name(),
-            });
-        }
+    let Some(body_command) = body.command(COMMAND_FIELD)? else {
+        return Err(DialectError::CommandMissingFrom {
+            source_name: "body",
+            field: COMMAND_FIELD,
+        });
     };
+    let body_command = checked(body_command.to_owned())?;
     if body_command != query_command {
         return Err(mismatch(&query_command, "body", &body_command));
     }

@@ -85,6 +85,22 @@ impl<'a> ObjectBody<'a> {
         self.fields.iter().map(|(key, value)| (key.as_ref(), value))
     }
 
+    /// The command the body names in its top-level field `field`, if it has that field.
+    ///
+    /// # Errors
+    ///
+    /// The field holds something other than a string.
+    pub(crate) fn command(&self, field: &'static str) -> Result<Option<&str>, DialectError> {
+        match self.field(field) {
+            None => Ok(None),
+            Some(Field::Text(command)) => Ok(Some(command)),
+            Some(Field::Other(found)) => Err(DialectError::CommandNotString {
+                field,
+                found: found.name(),
+            }),
+        }
+    }
+
     /// The top-level field `name` if it is a string.
     pub(crate) fn text(&self, name: &str) -> Option<&str> {
         match self.field(name)? {
@@ -575,6 +591,16 @@ mod tests {
         None
     }
 
+    /// A reproducible stream of numbers below the bound asked for (xorshift from `seed`).
+    fn numbers_below(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |bound| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        }
+    }
+
     /// Appends a random JSON value to `out`, at `depth`: keys from a small pool (so that objects
     /// repeat some), strings with and without escapes, every kind of number, and now and then a
     /// long run of nested arrays around the nesting limit. An object when `object` is set.
@@ -649,13 +675,7 @@ mod tests {
 
     #[test]
     fn checks_agree_with_an_independent_reading() {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut next = numbers_below(0x9E37_79B9_7F4A_7C15_u64);
         let mut agreed = [0usize; 4];
         for round in 0..20_000 {
             let mut text = String::new();
@@ -737,13 +757,7 @@ mod tests {
 
     #[test]
     fn quick_check_agrees_with_the_full_check() {
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = move |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut next = numbers_below(0x2545_F491_4F6C_DD1D_u64);
         // Tokens at the edges of what the quick check reads, spliced into generated bodies.
         const EDGES: [&str; 16] = [
             "123456789012345678",

@@ -275,36 +275,35 @@ impl Metrics {
         let find = |series: &[CallbackSeries]| {
             series
                 .iter()
-                .find(|(d, o, _)| *d == dialect && *o == outcome)
-                .map(|(_, _, counter)| counter.clone())
+                .position(|(d, o, _)| *d == dialect && *o == outcome)
         };
         let all = self
             .callback_series
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let counter = all.get(command).and_then(|series| find(series));
-        drop(all);
-        let counter = counter.unwrap_or_else(|| {
+        if let Some(series) = all.get(command)
+            && let Some(at) = find(series)
+        {
+            series[at].2.inc();
+        } else {
+            drop(all);
             // Nothing panics while holding the lock; were it poisoned, the map is still whole.
             let mut all = self
                 .callback_series
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             let series = all.entry(command.to_owned()).or_default();
-            find(series).unwrap_or_else(|| {
-                let counter = self
-                    .callbacks
-                    .get_or_create(&CallbackLabels {
-                        dialect: dialect.as_str(),
-                        command: command.to_owned(),
-                        outcome,
-                    })
-                    .clone();
+            let at = find(series).unwrap_or_else(|| {
+                let counter = self.callbacks.get_or_create(&CallbackLabels {
+                    dialect: dialect.as_str(),
+                    command: command.to_owned(),
+                    outcome,
+                });
                 series.push((dialect, outcome, counter.clone()));
-                counter
-            })
-        });
-        counter.inc();
+                series.len() - 1
+            });
+            series[at].2.inc();
+        }
         self.record_steps(&report.steps);
     }
 

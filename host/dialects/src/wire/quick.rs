@@ -23,7 +23,7 @@
 
 use std::borrow::Cow;
 
-use hookbox_json_text::{escape_at, next_string_special, unescape};
+use hookbox_json_text::{literal_end, number_end, skip_whitespace, string_end, unescape};
 
 use super::{Field, JsonType, LINEAR_KEY_SCAN, MAX_DEPTH, TYPICAL_KEYS, key_sketch};
 
@@ -143,17 +143,13 @@ impl<'a> Quick<'a> {
             }
             b'{' => (self.object(i, depth)?, JsonType::Object),
             b'[' => (self.array(i, depth)?, JsonType::Array),
-            b't' => (self.literal(i, b"true")?, JsonType::Boolean),
-            b'f' => (self.literal(i, b"false")?, JsonType::Boolean),
-            b'n' => (self.literal(i, b"null")?, JsonType::Null),
+            b't' => (literal_end(self.b, i, b"true")?, JsonType::Boolean),
+            b'f' => (literal_end(self.b, i, b"false")?, JsonType::Boolean),
+            b'n' => (literal_end(self.b, i, b"null")?, JsonType::Null),
             b'-' | b'0'..=b'9' => self.number(i)?,
             _ => return None,
         };
         Some((end, Field::Other(ty)))
-    }
-
-    fn literal(&self, i: usize, literal: &[u8]) -> Option<usize> {
-        (self.b.get(i..i + literal.len())? == literal).then_some(i + literal.len())
     }
 
     /// A number serde_json reads without doubt: an integer of at most 18 digits (an i64 or
@@ -161,79 +157,25 @@ impl<'a> Quick<'a> {
     /// float of at most 17 significant digits and an exponent of at most two digits (never
     /// out of f64's range).
     fn number(&self, i: usize) -> Option<(usize, JsonType)> {
-        let negative = self.b[i] == b'-';
-        let int_start = i + usize::from(negative);
-        let int_end = match self.b.get(int_start)? {
-            b'0' => int_start + 1,
-            b'1'..=b'9' => self.digits_end(int_start),
-            _ => return None,
-        };
-        let int_digits = int_end - int_start;
-        let mut end = int_end;
-        let mut fraction_digits = 0;
-        if self.b.get(end) == Some(&b'.') {
-            let digits_end = self.digits_end(end + 1);
-            fraction_digits = digits_end - (end + 1);
-            if fraction_digits == 0 {
-                return None;
-            }
-            end = digits_end;
-        }
-        let mut float = fraction_digits > 0;
-        if let Some(b'e' | b'E') = self.b.get(end) {
-            let mut digits = end + 1;
-            if let Some(b'+' | b'-') = self.b.get(digits) {
-                digits += 1;
-            }
-            let digits_end = self.digits_end(digits);
-            if !(1..=2).contains(&(digits_end - digits)) {
-                return None;
-            }
-            end = digits_end;
-            float = true;
-        }
-        if float {
-            (int_digits + fraction_digits <= 17).then_some((end, JsonType::Fraction))
+        let n = number_end(self.b, i).ok()?;
+        if n.float {
+            let sure = n.int_digits + n.fraction_digits <= 17 && n.exponent_digits <= 2;
+            sure.then_some((n.end, JsonType::Fraction))
         } else {
-            let minus_zero = negative && self.b[int_start] == b'0';
-            (int_digits <= 18 && !minus_zero).then_some((end, JsonType::Integer))
+            let minus_zero = n.negative && self.b[i + 1] == b'0';
+            (n.int_digits <= 18 && !minus_zero).then_some((n.end, JsonType::Integer))
         }
-    }
-
-    fn digits_end(&self, mut i: usize) -> usize {
-        while let Some(b'0'..=b'9') = self.b.get(i) {
-            i += 1;
-        }
-        i
     }
 
     /// The offset just past the closing quote of the string whose text starts at `i`, and
-    /// whether it has escapes; `None` for a control byte, an unknown escape or a `\u` escape
-    /// of a surrogate (whose pairing the full check judges).
-    fn string_end(&self, mut i: usize) -> Option<(usize, bool)> {
-        let mut escaped = false;
-        loop {
-            i = next_string_special(self.b, i);
-            match *self.b.get(i)? {
-                b'"' => return Some((i + 1, escaped)),
-                b'\\' => {
-                    escaped = true;
-                    let (next, unit) = escape_at(self.b, i).ok()?;
-                    if unit.is_some_and(|unit| (0xD800..=0xDFFF).contains(&unit)) {
-                        return None;
-                    }
-                    i = next;
-                }
-                _ => return None,
-            }
-        }
+    /// whether it has escapes; `None` for anything but a well-formed string without a `\u`
+    /// escape of a surrogate (whose pairing the full check judges).
+    fn string_end(&self, i: usize) -> Option<(usize, bool)> {
+        let string = string_end(self.b, i).ok().filter(|s| !s.surrogate)?;
+        Some((string.end, string.escaped))
     }
 
-    #[inline]
-    fn skip_ws(&self, mut i: usize) -> usize {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(i) {
-            i += 1;
-        }
-        i
+    fn skip_ws(&self, i: usize) -> usize {
+        skip_whitespace(self.b, i)
     }
 }

@@ -1,7 +1,8 @@
 //! Who gets in: the global and per-source caps on webhook requests in flight, and the one
 //! place refusals are counted.
 //!
-//! Every webhook request passes [`admit`] before its handler runs. It takes a slot of
+//! Every webhook request passes [`Admission::admit`] before it is routed
+//! ([`Webhooks`](crate::webhooks::Webhooks)). It takes a slot of
 //! `server.max_in_flight` and one of `server.max_in_flight_per_source` for the peer's IP
 //! address, and holds both until the answer is built. When either is full, the request is
 //! answered 503 with `Retry-After` at once, before its body is read.
@@ -21,16 +22,12 @@
 //! Forwarded-for headers are not trusted, because anyone can send one.
 
 use std::collections::hash_map::Entry;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::app::App;
-use crate::error::{ApiError, Refusal};
+use crate::error::ApiError;
 
 /// The in-flight caps of one webhook listener.
 #[derive(Debug)]
@@ -114,36 +111,6 @@ impl Admission {
             _source: source,
         })
     }
-}
-
-/// The peer's address with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) folded to IPv4, so a
-/// dual-stack listener counts one peer once.
-fn source_of(request: &Request) -> Option<IpAddr> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_canonical())
-}
-
-/// Middleware on the webhook router: admit the request or answer 503, and count every
-/// refusal the request ends in (ours, the handler's, the router's 404/405).
-pub(crate) async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let source = source_of(&request);
-    let response = match app.admission.admit(source) {
-        Ok(admitted) => {
-            let response = next.run(request).await;
-            drop(admitted);
-            response
-        }
-        Err(refused) => {
-            tracing::debug!(source = ?source, "request shed before reading its body");
-            refused.into_response()
-        }
-    };
-    if let Some(refusal) = response.extensions().get::<Refusal>() {
-        app.metrics.record_refused(refusal.code);
-    }
-    response
 }
 
 #[cfg(test)]

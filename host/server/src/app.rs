@@ -1,8 +1,9 @@
 //! The router and its shared state.
 //!
-//! [`App::router`] builds the webhook router with its layers (admission, 404/405 answers)
-//! and returns it as an [`Endpoint`] carrying `[server]`'s connection limits, which
-//! [`serve`](crate::serve) enforces.
+//! [`App::router`] builds the webhook endpoint (its router, with the 404/405 answers, behind
+//! [`Webhooks`]' admission and shortcut to the callback paths) and returns it as an
+//! [`Endpoint`] carrying `[server]`'s connection limits, which [`serve`](crate::serve)
+//! enforces.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,14 +18,15 @@ use hookbox_dialects::tencent::TencentApp;
 use hookbox_queue::Queue;
 use hookbox_registry::Registry;
 
-use crate::admission::{self, Admission};
+use crate::admission::Admission;
 use crate::config::{Config, ConfigError};
 use crate::delivery::Delivery;
 use crate::error::ApiError;
-use crate::ingress;
+use crate::ingress::{self, CallbackPath};
 use crate::listener::{ConnectionLimits, Endpoint};
 use crate::metrics::Metrics;
 use crate::replay::ReplayCache;
+use crate::webhooks::Webhooks;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -188,49 +190,43 @@ impl App {
         Instant::now() + self.request_timeout
     }
 
-    /// The webhook router for `config`'s endpoints, with `[server]`'s connection limits, for
+    /// The webhook endpoint for `config`'s paths, with `[server]`'s connection limits, for
     /// [`serve`](crate::serve).
-    pub fn router(self: &Arc<App>, config: &Config) -> Endpoint {
+    pub fn router(self: &Arc<App>, config: &Config) -> Endpoint<Webhooks> {
         let openim = config.openim.path.as_str();
         let tencent = config.tencent.as_ref().filter(|_| self.tencent.is_some());
-        let mut router = Router::new()
-            .route(openim, post(ingress::openim_legacy))
-            .route(&format!("{openim}/{{command}}"), post(ingress::openim));
-        // The table's commands also get a route of their own: the same handler, but without
-        // the path parameter's extraction and percent-decoding (~1k instructions a request).
-        // A Tencent path that happens to be one of them keeps it.
+        let mut paths = vec![(openim.to_owned(), CallbackPath::OpenimLegacy)];
+        // A Tencent path that happens to be one of the table's commands keeps it.
         for info in hookbox_dialects::openim::COMMANDS {
             let path = format!("{openim}/{}", info.name);
-            if tencent.is_some_and(|t| t.path == path) {
-                continue;
+            if tencent.is_none_or(|t| t.path != path) {
+                paths.push((path, CallbackPath::OpenimCommand(info.name)));
             }
-            let command = info.name;
+        }
+        if let Some(tencent) = tencent {
+            paths.push((tencent.path.clone(), CallbackPath::Tencent));
+        }
+        let mut router =
+            Router::new().route(&format!("{openim}/{{command}}"), post(ingress::openim));
+        for &(ref path, callback) in &paths {
             router = router.route(
-                &path,
+                path,
                 post(
                     move |State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap, body: Body| {
-                        ingress::openim_known(app, command, uri, headers, body)
+                        callback.handle(app, uri, headers, body)
                     },
                 ),
             );
         }
-        if let Some(tencent) = tencent {
-            router = router.route(&tencent.path, post(ingress::tencent));
-        }
         let router = router
             .fallback(|| async { ApiError::NotFound })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-            // Outermost, so that it counts the 404s and 405s above too.
-            .layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                admission::admit,
-            ))
             // No `DefaultBodyLimit` layer: every handler here takes the raw `Body` and reads it
             // under its own limit, answering 413 in our own error format, and each layer costs
             // every request a boxed future.
             .with_state(self.clone());
         Endpoint {
-            router,
+            dispatch: Webhooks::new(self.clone(), paths, router),
             limits: ConnectionLimits::from(&config.server),
             metrics: Some(self.metrics.clone()),
         }

@@ -15,7 +15,9 @@
 //! - [`app`] — the webhook router and its state.
 //! - [`listener`] — [`serve`]: a bound listener and a shutdown future; header timeout,
 //!   header caps and the connection cap.
-//! - `admission` — the global and per-source caps on requests in flight; counts refusals.
+//! - [`webhooks`] — the webhook endpoint's dispatch: admission, then the callback paths
+//!   straight to their handlers and the rest through the router; counts refusals.
+//! - `admission` — the global and per-source caps on requests in flight.
 //! - `ingress` — the per-dialect webhook handlers: media type, body cap, request deadline.
 //! - [`delivery`] — [`Delivery`]: after-callbacks into the durable queue at the ingress, and
 //!   the consumers that deliver them to plugins afterwards.
@@ -38,10 +40,11 @@ pub mod listener;
 pub mod metrics;
 mod replay;
 pub mod stores;
+pub mod webhooks;
 
 pub use admin::Admin;
 pub use app::{App, Counters};
 pub use config::{Config, ConfigError};
 pub use delivery::Delivery;
 pub use error::ApiError;
-pub use listener::{ConnectionLimits, Endpoint, serve};
+pub use listener::{ConnectionLimits, Dispatch, Endpoint, serve};

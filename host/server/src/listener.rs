@@ -1,9 +1,10 @@
 //! The serve loop: accept connections on a bound listener, speak HTTP/1 on them under the
 //! connection limits, and drain them when the shutdown future resolves.
 //!
-//! It is *not* where requests are judged: [`serve`] hands every request to the router
-//! (with the peer's address as [`ConnectInfo`]); per-request caps, deadlines and errors
-//! live in the router's layers and handlers. What only the connection can enforce is here:
+//! It is *not* where requests are judged: [`serve`] hands every request, with the peer's
+//! address, to the endpoint's [`Dispatch`] (a plain [`Router`], or the webhook endpoint's
+//! [`Webhooks`](crate::webhooks::Webhooks)); per-request caps, deadlines and errors live
+//! there and in the handlers. What only the connection can enforce is here:
 //! how long a client may take to send its request head, how large that head may be, and how
 //! many connections are open at once.
 //!
@@ -12,6 +13,7 @@
 //! caps nor a connection cap. The shape stays the same: a bound listener and a shutdown
 //! future, so tests serve on `127.0.0.1:0`.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -67,15 +69,43 @@ impl From<&ServerConfig> for ConnectionLimits {
     }
 }
 
-/// What [`serve`] serves: a router, the connection limits it is served under, and where
+/// How a request becomes its answer: implemented by [`Router`] and by the webhook endpoint's
+/// [`Webhooks`](crate::webhooks::Webhooks), which admits every request and sends the callback
+/// paths it knows straight to their handlers.
+pub trait Dispatch: Clone + Send + Sync + 'static {
+    /// The answer to `request`, which came from `peer`.
+    fn dispatch(
+        &self,
+        request: hyper::Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response> + Send + use<Self>;
+}
+
+impl Dispatch for Router {
+    fn dispatch(
+        &self,
+        request: hyper::Request<Body>,
+        _peer: SocketAddr,
+    ) -> impl Future<Output = Response> + Send + use<> {
+        let answer = self.clone().oneshot(request);
+        async move {
+            match answer.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
+/// What [`serve`] serves: a [`Dispatch`], the connection limits it is served under, and where
 /// connection-level refusals are counted.
 ///
 /// A plain [`Router`] converts into one with the default limits (the admin API is served
-/// that way); [`App::router`](crate::App::router) builds one from `[server]`.
+/// that way); [`App::router`](crate::App::router) builds the webhook endpoint from `[server]`.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub struct Endpoint<D = Router> {
     /// Answers every request.
-    pub router: Router,
+    pub dispatch: D,
     /// Enforced on every connection.
     pub limits: ConnectionLimits,
     /// Counts header timeouts and refused request heads, when set.
@@ -85,7 +115,7 @@ pub struct Endpoint {
 impl From<Router> for Endpoint {
     fn from(router: Router) -> Self {
         Endpoint {
-            router,
+            dispatch: router,
             limits: ConnectionLimits::default(),
             metrics: None,
         }
@@ -94,13 +124,13 @@ impl From<Router> for Endpoint {
 
 /// Serve `endpoint` on `listener` until `shutdown` resolves; then stop accepting, let every
 /// request in flight finish, close idle connections, and return.
-pub async fn serve(
+pub async fn serve<D: Dispatch>(
     listener: TcpListener,
-    endpoint: impl Into<Endpoint>,
+    endpoint: impl Into<Endpoint<D>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let Endpoint {
-        router,
+        dispatch,
         limits,
         metrics,
     } = endpoint.into();
@@ -137,11 +167,10 @@ pub async fn serve(
             stream,
             activity: activity.clone(),
         });
-        let router = router.clone();
+        let dispatch = dispatch.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
+            let answer = dispatch.dispatch(request.map(Body::new), peer);
+            async move { Ok::<_, Infallible>(answer.await) }
         });
         let connection = graceful.watch(http.serve_connection(io, service));
         let metrics = metrics.clone();

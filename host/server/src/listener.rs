@@ -9,9 +9,10 @@
 //! many connections are open at once.
 //!
 //! The decision a reader may question: hyper directly rather than `axum::serve`, which
-//! sets no header timeout (hyper's is disabled without a timer) and exposes neither header
-//! caps nor a connection cap. The shape stays the same: a bound listener and a shutdown
-//! future, so tests serve on `127.0.0.1:0`.
+//! has no header timeout and exposes neither header caps nor a connection cap; and the
+//! header timeout as one watchdog timer per connection ([`head_timeout`]) rather than
+//! hyper's, which costs every request a new timer. The shape stays the same: a bound
+//! listener and a shutdown future, so tests serve on `127.0.0.1:0`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,15 +20,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -135,9 +136,8 @@ pub async fn serve<D: Dispatch>(
         metrics,
     } = endpoint.into();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_header_size(limits.max_header_bytes)
+    // No timer, so hyper arms no header timeout of its own: `head_timeout` below is it.
+    http.max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -162,21 +162,35 @@ pub async fn serve<D: Dispatch>(
         };
         // Answers are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
+        let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched {
             stream,
             activity: activity.clone(),
         });
         let dispatch = dispatch.clone();
+        let in_service = activity.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            in_service.in_request.store(true, Ordering::Relaxed);
             let answer = dispatch.dispatch(request.map(Body::new), peer);
-            async move { Ok::<_, Infallible>(answer.await) }
+            let activity = in_service.clone();
+            async move {
+                let response = answer.await;
+                activity.wait_for_head();
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = graceful.watch(http.serve_connection(io, service));
         let metrics = metrics.clone();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                connection_ended(&error, peer, &activity, metrics.as_deref());
+            tokio::select! {
+                biased;
+                ended = connection => if let Err(error) = ended {
+                    connection_ended(&error, peer, &activity, metrics.as_deref());
+                },
+                () = head_timeout(&activity, header_timeout) => {
+                    head_timed_out(peer, &activity, metrics.as_deref());
+                }
             }
             drop(permit);
         });
@@ -200,49 +214,120 @@ async fn pause_after_accept_error(error: &io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// Resolves once the connection has waited longer than `timeout` for a complete request
+/// head, counted from when it opened or from its previous answer.
+///
+/// One timer per connection, moved only when it fires: hyper's own header timeout (given a
+/// timer) boxes a new timer and registers it on every request, ~1.2k instructions of each
+/// callback.
+async fn head_timeout(activity: &Activity, timeout: Duration) {
+    let sleep = tokio::time::sleep(timeout);
+    tokio::pin!(sleep);
+    loop {
+        (&mut sleep).await;
+        let now = Instant::now();
+        let due = if activity.in_request.load(Ordering::Relaxed) {
+            // The request's own deadline bounds it; look again a timeout from now.
+            now + timeout
+        } else {
+            activity.waiting_since() + timeout
+        };
+        if due <= now {
+            return;
+        }
+        sleep.as_mut().reset(due.into());
+    }
+}
+
+/// Log and count a connection closed by [`head_timeout`]. Nothing is answered: the client
+/// never finished asking.
+fn head_timed_out(peer: SocketAddr, activity: &Activity, metrics: Option<&Metrics>) {
+    if !activity.awaiting_answer() {
+        // An idle keep-alive connection timing out is housekeeping, not a refusal.
+        tracing::trace!(%peer, "idle connection closed");
+        return;
+    }
+    refused(
+        peer,
+        "header_timeout",
+        &"no complete request head in time",
+        metrics,
+    );
+}
+
 /// Log and count why a connection ended in an error. hyper has already sent what HTTP
-/// allows (431 for a head too large, 400 for a malformed one; nothing on a timeout).
+/// allows (431 for a head too large, 400 for a malformed one).
 fn connection_ended(
     error: &hyper::Error,
     peer: SocketAddr,
     activity: &Activity,
     metrics: Option<&Metrics>,
 ) {
-    let refused = if error.is_timeout() {
-        if !activity.awaiting_answer() {
-            // An idle keep-alive connection timing out is housekeeping, not a refusal.
-            tracing::trace!(%peer, "idle connection closed");
-            return;
-        }
-        "header_timeout"
-    } else if error.is_parse_too_large() {
+    let code = if error.is_parse_too_large() {
         "headers_too_large"
     } else if error.is_parse() {
         "malformed_request"
     } else {
         // The client went away, or the connection broke: nothing was refused.
-        tracing::debug!(%peer, %error, "connection ended");
+        let awaiting_answer = activity.awaiting_answer();
+        tracing::debug!(%peer, %error, awaiting_answer, "connection ended");
         return;
     };
+    refused(peer, code, error, metrics);
+}
+
+fn refused(
+    peer: SocketAddr,
+    code: &'static str,
+    error: &dyn std::fmt::Display,
+    metrics: Option<&Metrics>,
+) {
     // Debug, not warn: anyone on the network can cause these, and a log line per attempt
     // would hand them the log volume too. The counter is the operator's signal.
-    tracing::debug!(%peer, refused, %error, "connection refused before a request was read");
+    tracing::debug!(%peer, refused = code, %error, "connection refused before a request was read");
     if let Some(metrics) = metrics {
-        metrics.record_refused(refused);
+        metrics.record_refused(code);
     }
 }
 
-/// What a connection has done, for telling an idle keep-alive connection from one that
-/// started a request head and stalled.
-#[derive(Debug, Default)]
+/// What a connection has done: for [`head_timeout`], and for telling an idle keep-alive
+/// connection from one that started a request head and stalled.
+#[derive(Debug)]
 struct Activity {
     /// Bytes arrived since the last answer was written.
     unanswered_input: AtomicBool,
     /// At least one answer was written.
     answered: AtomicBool,
+    /// A request head has been read and its answer is not ready yet.
+    in_request: AtomicBool,
+    /// When the connection last started waiting for a request head (it opened, or an
+    /// answer was ready): nanoseconds after `opened`.
+    waiting_since_nanos: AtomicU64,
+    opened: Instant,
 }
 
 impl Activity {
+    fn new() -> Activity {
+        Activity {
+            unanswered_input: AtomicBool::new(false),
+            answered: AtomicBool::new(false),
+            in_request: AtomicBool::new(false),
+            waiting_since_nanos: AtomicU64::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    /// The answer is ready: the next request head is due a header timeout from now.
+    fn wait_for_head(&self) {
+        let since = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.waiting_since_nanos.store(since, Ordering::Relaxed);
+        self.in_request.store(false, Ordering::Relaxed);
+    }
+
+    fn waiting_since(&self) -> Instant {
+        self.opened + Duration::from_nanos(self.waiting_since_nanos.load(Ordering::Relaxed))
+    }
+
     /// The client owes us (the rest of) a request: it sent bytes we have not answered, or
     /// it never completed a first request at all.
     fn awaiting_answer(&self) -> bool {

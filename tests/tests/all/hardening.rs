@@ -175,6 +175,35 @@ async fn a_stalled_request_head_is_closed_at_the_header_timeout() {
     server.stop().await;
 }
 
+/// The header timeout covers only the wait for a request head: a request whose answer takes
+/// longer (a slow plugin) is answered, and the idle keep-alive connection is closed a header
+/// timeout after that answer, not after the request began.
+#[tokio::test]
+async fn a_slow_answer_outlasts_the_header_timeout() {
+    let server = TestServer::start(&config("header_timeout_ms = 600")).await;
+    let mut stream = connect(&server).await;
+    let body = openim_text_message(SLOW, "hold").to_string();
+    let request = head(
+        &format!("/openim/{SLOW}"),
+        &format!("Content-Length: {}\r\n", body.len()),
+    ) + &body;
+    let started = Instant::now();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (answered, closed_after) = read_until_closed(&mut stream).await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(answered.ends_with(OPENIM_ALLOW), "{answered}");
+    let answered_after = Duration::from_millis(SLEEP_MS);
+    assert!(
+        closed_after >= answered_after + Duration::from_millis(500),
+        "closed {closed_after:?} after the request began, before a header timeout had passed since the answer"
+    );
+    assert!(started.elapsed() < BOUND);
+    // Neither the request nor the idle close is a refusal.
+    assert_eq!(refused(&server, "header_timeout"), 0);
+    assert_healthy(&server).await;
+    server.stop().await;
+}
+
 /// Catalogue #4 and #2 (declared longer than sent): a body that does not arrive within
 /// `request_timeout_ms` gets 408 and the connection is closed.
 #[tokio::test]

@@ -262,8 +262,8 @@ fn hex4(digits: &[u8]) -> Option<u16> {
 }
 
 /// The text of a JSON string (between its quotes) with its escapes decoded, as serde_json
-/// decodes them; `None` for text serde_json refuses there: a bad escape, or a `\u` escape of a
-/// lone UTF-16 surrogate.
+/// decodes them; `None` for text serde_json refuses there: a bad escape, a `\u` escape of a
+/// lone UTF-16 surrogate, or an unescaped quote or control byte.
 ///
 /// ```
 /// use hookbox_json_text::unescape;
@@ -274,10 +274,15 @@ pub fn unescape(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let (mut copied, mut i) = (0, 0);
-    while i < b.len() {
+    loop {
+        // A word at a time to the next backslash: the text between escapes is most of it.
+        i = next_string_special(b, i);
+        if i == b.len() {
+            break;
+        }
         if b[i] != b'\\' {
-            i += 1;
-            continue;
+            // A quote or a control byte: not the text of a JSON string.
+            return None;
         }
         out.push_str(text.get(copied..i)?);
         let (decoded, next) = match *b.get(i + 1)? {
@@ -361,9 +366,19 @@ mod tests {
             r#"trailing \"#,
             "plain é",
             "",
+            "raw \" quote",
+            "raw \u{1} control",
         ] {
             let serde = serde_json::from_str::<String>(&format!("\"{text}\"")).ok();
             assert_eq!(unescape(text), serde, "{text}");
+        }
+        // Escapes at every offset within and across the words the scan reads.
+        for len in 0..20 {
+            for escape in [r#"\""#, r#"\\"#, r#"\u00e9"#, r#"\ud83d\ude00"#, "é", "\""] {
+                let text = format!("{}{escape}{}{escape}", "x".repeat(len), "y".repeat(len % 7));
+                let serde = serde_json::from_str::<String>(&format!("\"{text}\"")).ok();
+                assert_eq!(unescape(&text), serde, "{text}");
+            }
         }
     }
 }

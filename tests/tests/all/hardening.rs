@@ -355,7 +355,10 @@ async fn too_many_or_too_large_headers_get_431() {
         let mut answer = vec![0u8; 12];
         stream.read_exact(&mut answer).await.unwrap();
         let answer = String::from_utf8_lossy(&answer);
-        assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{fields}: {answer}");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{fields}: {answer}"
+        );
     }
     assert_refused(&server, "headers_too_large", 1).await;
     server.stop().await;

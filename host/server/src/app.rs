@@ -209,14 +209,18 @@ impl App {
         let mut router =
             Router::new().route(&format!("{openim}/{{command}}"), post(ingress::openim));
         for &(ref path, callback) in &paths {
-            router = router.route(
-                path,
-                post(
-                    move |State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap, body: Body| {
-                        callback.handle(app, uri, headers, body)
-                    },
-                ),
-            );
+            router =
+                router.route(
+                    path,
+                    post(
+                        move |State(app): State<Arc<App>>,
+                              uri: Uri,
+                              headers: HeaderMap,
+                              body: Body| async move {
+                            callback.handle(&app, uri, headers, body).await
+                        },
+                    ),
+                );
         }
         let router = router
             .fallback(|| async { ApiError::NotFound })

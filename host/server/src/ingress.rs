@@ -59,18 +59,18 @@ impl CallbackPath {
     /// The answer to a `POST` on this path.
     pub(crate) async fn handle(
         self,
-        app: Arc<App>,
+        app: &App,
         uri: Uri,
         headers: HeaderMap,
         body: Body,
     ) -> Result<Response, ApiError> {
         let _in_flight = app.metrics.in_flight();
         match self {
-            CallbackPath::OpenimLegacy => handle_openim(&app, None, uri, headers, body).await,
+            CallbackPath::OpenimLegacy => handle_openim(app, None, uri, headers, body).await,
             CallbackPath::OpenimCommand(command) => {
-                handle_openim(&app, Some(command), uri, headers, body).await
+                handle_openim(app, Some(command), uri, headers, body).await
             }
-            CallbackPath::Tencent => handle_tencent(&app, uri, headers, body).await,
+            CallbackPath::Tencent => handle_tencent(app, uri, headers, body).await,
         }
     }
 }

@@ -101,7 +101,7 @@ impl Inner {
             Some(callback) => {
                 let (parts, body) = request.into_parts();
                 callback
-                    .handle(self.app.clone(), parts.uri, parts.headers, body)
+                    .handle(&self.app, parts.uri, parts.headers, body)
                     .await
                     .into_response()
             }
@@ -163,7 +163,12 @@ token_env = "WEBHOOKS_TEST_TOKEN"
     #[tokio::test]
     async fn webhook_paths_answer_as_the_router_does() {
         let config = Config::parse(CONFIG, Path::new("test.toml")).expect("a valid config");
-        let runtime = Runtime::new(RuntimeConfig::default()).expect("a runtime");
+        // No plugin runs here: one instance slot, not the default's thousand reservations.
+        let runtime = Runtime::new(RuntimeConfig {
+            max_concurrent_calls: 1,
+            ..RuntimeConfig::default()
+        })
+        .expect("a runtime");
         let registry = Arc::new(Registry::new(Arc::new(runtime)));
         let token = |_: &str| Some("secret".to_owned());
         let app = App::new(&config, registry, &token).expect("the app");

@@ -41,7 +41,7 @@ pub(crate) struct Admission {
 #[derive(Debug)]
 pub(crate) struct Admitted {
     _global: OwnedSemaphorePermit,
-    _source: Option<SourceSlot>,
+    _source: SourceSlot,
 }
 
 /// Requests in flight per peer address. Looked up twice per request, so foldhash rather than
@@ -78,26 +78,23 @@ impl Admission {
         }
     }
 
-    /// Take a global slot and one for `source` (when known), or say which cap is full.
-    pub(crate) fn admit(&self, source: Option<IpAddr>) -> Result<Admitted, ApiError> {
+    /// Take a global slot and one for `source`, or say which cap is full.
+    pub(crate) fn admit(&self, source: IpAddr) -> Result<Admitted, ApiError> {
         // The source is checked first: a noisy peer is told it is the problem, and its
         // refusals never consume global slots.
-        let source = match source {
-            None => None,
-            Some(ip) => {
-                let mut counts = self
-                    .per_source
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let count = counts.entry(ip).or_insert(0);
-                if *count >= self.max_per_source {
-                    return Err(ApiError::SourceOverloaded);
-                }
-                *count += 1;
-                Some(SourceSlot {
-                    ip,
-                    counts: self.per_source.clone(),
-                })
+        let source = {
+            let mut counts = self
+                .per_source
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let count = counts.entry(source).or_insert(0);
+            if *count >= self.max_per_source {
+                return Err(ApiError::SourceOverloaded);
+            }
+            *count += 1;
+            SourceSlot {
+                ip: source,
+                counts: self.per_source.clone(),
             }
         };
         // On failure `source` drops here and gives its slot back.
@@ -123,19 +120,16 @@ mod tests {
     #[test]
     fn a_source_gets_its_share_and_no_more() {
         let admission = Admission::new(3, 2);
-        let a1 = admission.admit(Some(A)).unwrap();
-        let _a2 = admission.admit(Some(A)).unwrap();
+        let a1 = admission.admit(A).unwrap();
+        let _a2 = admission.admit(A).unwrap();
         assert!(matches!(
-            admission.admit(Some(A)),
+            admission.admit(A),
             Err(ApiError::SourceOverloaded)
         ));
-        let _b1 = admission.admit(Some(B)).unwrap();
-        assert!(matches!(
-            admission.admit(Some(B)),
-            Err(ApiError::Overloaded)
-        ));
+        let _b1 = admission.admit(B).unwrap();
+        assert!(matches!(admission.admit(B), Err(ApiError::Overloaded)));
         drop(a1);
-        let _a3 = admission.admit(Some(A)).unwrap();
+        let _a3 = admission.admit(A).unwrap();
     }
 
     #[test]
@@ -143,21 +137,13 @@ mod tests {
         let admission = Admission::new(10, 10);
         for last in 0..=255 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, last));
-            drop(admission.admit(Some(ip)).unwrap());
+            drop(admission.admit(ip).unwrap());
         }
         assert!(admission.per_source.lock().unwrap().is_empty());
         // A refusal by the global cap gives the source slot back too.
         let full = Admission::new(1, 1);
-        let _held = full.admit(Some(A)).unwrap();
-        assert!(full.admit(Some(B)).is_err());
+        let _held = full.admit(A).unwrap();
+        assert!(full.admit(B).is_err());
         assert_eq!(full.per_source.lock().unwrap().get(&B), None);
-    }
-
-    #[test]
-    fn unknown_sources_only_count_globally() {
-        let admission = Admission::new(2, 1);
-        let _one = admission.admit(None).unwrap();
-        let _two = admission.admit(None).unwrap();
-        assert!(matches!(admission.admit(None), Err(ApiError::Overloaded)));
     }
 }

@@ -72,7 +72,7 @@ impl Dispatch for Webhooks {
             // IPv4-mapped IPv6 (`::ffff:a.b.c.d`) folded to IPv4, so a dual-stack listener
             // counts one peer once.
             let source = peer.ip().to_canonical();
-            let response = match app.admission.admit(Some(source)) {
+            let response = match app.admission.admit(source) {
                 Ok(admitted) => {
                     let response = inner.answer(request, peer).await;
                     drop(admitted);

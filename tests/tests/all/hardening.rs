@@ -100,6 +100,16 @@ fn head(path: &str, extra: &str) -> String {
     )
 }
 
+/// A whole request for `path`: `extra` header lines, the body's `Content-Length`, the body.
+fn raw_post(path: &str, extra: &str, body: &str) -> String {
+    head(path, &format!("{extra}Content-Length: {}\r\n", body.len())) + body
+}
+
+/// `X-Filler-{i}: {i}` header lines, one for each `i`.
+fn fillers(numbers: std::ops::Range<usize>) -> String {
+    numbers.map(|i| format!("X-Filler-{i}: {i}\r\n")).collect()
+}
+
 async fn connect(server: &TestServer) -> TcpStream {
     TcpStream::connect(server.addr)
         .await
@@ -161,10 +171,7 @@ async fn a_stalled_request_head_is_closed_at_the_header_timeout() {
     // same timeout, without counting as a refusal.
     let mut idle = connect(&server).await;
     let body = openim_text_message(HEALTHY, "hello").to_string();
-    let request = head(
-        &format!("/openim/{HEALTHY}"),
-        &format!("Content-Length: {}\r\n", body.len()),
-    ) + &body;
+    let request = raw_post(&format!("/openim/{HEALTHY}"), "", &body);
     idle.write_all(request.as_bytes()).await.unwrap();
     let (answered, _) = read_until_closed(&mut idle).await;
     assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
@@ -183,10 +190,7 @@ async fn a_slow_answer_outlasts_the_header_timeout() {
     let server = TestServer::start(&config("header_timeout_ms = 600")).await;
     let mut stream = connect(&server).await;
     let body = openim_text_message(SLOW, "hold").to_string();
-    let request = head(
-        &format!("/openim/{SLOW}"),
-        &format!("Content-Length: {}\r\n", body.len()),
-    ) + &body;
+    let request = raw_post(&format!("/openim/{SLOW}"), "", &body);
     let started = Instant::now();
     stream.write_all(request.as_bytes()).await.unwrap();
     let (answered, closed_after) = read_until_closed(&mut stream).await;
@@ -307,11 +311,11 @@ async fn too_many_or_too_large_headers_get_431() {
     let path = format!("/openim/{HEALTHY}");
     let body = openim_text_message(HEALTHY, "hello").to_string();
 
-    let many: String = (0..30).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
+    let many = fillers(0..30);
     let large = format!("X-Large: {}\r\n", "a".repeat(10 * 1024));
     for extra in [many, large] {
         let mut stream = connect(&server).await;
-        let request = head(&path, &format!("{extra}Content-Length: {}\r\n", body.len())) + &body;
+        let request = raw_post(&path, &extra, &body);
         stream.write_all(request.as_bytes()).await.unwrap();
         let (answer, _) = read_until_closed(&mut stream).await;
         assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
@@ -319,18 +323,9 @@ async fn too_many_or_too_large_headers_get_431() {
     assert_refused(&server, "headers_too_large", 2).await;
 
     // Within the caps: 15 fields, a 4 KiB one among them.
-    let within: String = (0..12)
-        .map(|i| format!("X-Filler-{i}: {i}\r\n"))
-        .collect::<String>()
-        + &format!("X-Large: {}\r\n", "a".repeat(4 * 1024));
+    let within = fillers(0..12) + &format!("X-Large: {}\r\n", "a".repeat(4 * 1024));
     let mut stream = connect(&server).await;
-    let request = head(
-        &path,
-        &format!(
-            "{within}Content-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        ),
-    ) + &body;
+    let request = raw_post(&path, &(within + "Connection: close\r\n"), &body);
     stream.write_all(request.as_bytes()).await.unwrap();
     let (answer, _) = read_until_closed(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -343,14 +338,8 @@ async fn too_many_or_too_large_headers_get_431() {
     let server = TestServer::start(&config("")).await;
     for (fields, status) in [(101, "431"), (100, "200")] {
         // The head already has Host, Content-Type and Content-Length.
-        let fillers: String = (3..fields)
-            .map(|i| format!("X-Filler-{i}: {i}\r\n"))
-            .collect();
         let mut stream = connect(&server).await;
-        let request = head(
-            &path,
-            &format!("{fillers}Content-Length: {}\r\n", body.len()),
-        ) + &body;
+        let request = raw_post(&path, &fillers(3..fields), &body);
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut answer = vec![0u8; 12];
         stream.read_exact(&mut answer).await.unwrap();

@@ -21,9 +21,8 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use hookbox_runtime::ArtifactCache;
 use serde::{Deserialize, Serialize};
@@ -220,32 +219,19 @@ impl Store {
     }
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename.
+/// Write `bytes` to `path` through a temporary file beside it and a rename, so a reader sees
+/// the whole file or none; the temporary file (mode 0600) is removed if any step fails.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let tmp = path.with_extension(format!(
-        "tmp-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map(drop).map_err(|failed| failed.error)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -262,6 +248,14 @@ mod tests {
         let sha = hex::encode(Sha256::digest(bytes));
         store.put_blob(&sha, bytes).unwrap();
         assert_eq!(store.read_blob(&sha).unwrap(), bytes);
+        // Only the owner reads plugin code, and no temporary file stays behind.
+        let mode = std::fs::metadata(store.blob_path(&sha))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(&store.blobs).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
         std::fs::write(store.blob_path(&sha), b"tampered").unwrap();
         assert!(matches!(
             store.read_blob(&sha),

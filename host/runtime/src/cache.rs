@@ -40,9 +40,8 @@
 use std::fs::File;
 use std::hash::Hasher;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
@@ -368,28 +367,12 @@ fn deserialize_own(engine: &Engine, checked: &CheckedFile<'_>) -> wasmtime::Resu
 /// Write `artifact` (with its hash and the magic after it) to `path` atomically: a reader
 /// sees the whole file or none, and a file already mapped is replaced, never rewritten.
 fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let tmp = path.with_extension(format!(
-        "tmp-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(artifact)?;
-        file.write_all(&Sha256::digest(artifact))?;
-        file.write_all(MAGIC)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+    file.write_all(artifact)?;
+    file.write_all(&Sha256::digest(artifact))?;
+    file.write_all(MAGIC)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map(drop).map_err(|failed| failed.error)
 }
 
 /// Feeds `Hash` output into sha256, so the engine's compatibility hash becomes a digest that

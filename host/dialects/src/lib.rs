@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod delivery;
+pub mod modify_rule;
 pub mod openim;
 pub mod tencent;
 

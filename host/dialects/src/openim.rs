@@ -47,6 +47,7 @@ pub(crate) use delivery::delivery_keys;
 use hookbox_model::{DialectKind, Event, JsonObject, Phase, Verdict};
 use serde_json::Value;
 
+use crate::modify_rule::{self, Refusals};
 use crate::wire::{self, Field, ObjectBody};
 use crate::{Callback, DialectError, Inbound, ModifyError};
 
@@ -193,58 +194,30 @@ fn first_query_value(query: Option<&str>, name: &str) -> Option<String> {
 /// user's action: only fields the command applies, each with the JSON type OpenIM decodes, never
 /// an envelope key. An empty object is always acceptable (it means allow).
 pub fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(), ModifyError> {
-    for key in fields.keys() {
-        if ENVELOPE_KEYS.iter().any(|e| go_decodes_as(key, e)) {
-            return Err(ModifyError::EnvelopeField { field: key.clone() });
-        }
-    }
-    let Some((first, _)) = fields.iter().next() else {
-        return Ok(());
-    };
     let command_name = &callback.event.command;
-    let rules = match command(command_name).map(|info| info.modify) {
-        Some(ModifyRule::Fields(rules)) => rules,
-        Some(ModifyRule::DenyOnly) => {
-            return Err(not_modifiable(
-                command_name,
-                first,
-                "OpenIM only reads allow or reject",
-            ));
-        }
-        Some(ModifyRule::Ignored) => {
-            return Err(not_modifiable(
-                command_name,
-                first,
-                "an after-callback; OpenIM ignores the answer",
-            ));
-        }
-        None => return Err(not_modifiable(command_name, first, "unknown command")),
-    };
-    for (key, value) in fields {
-        let Some(rule) = rules.iter().find(|r| r.name == key) else {
-            return Err(ModifyError::UnknownField {
-                command: command_name.clone(),
-                field: key.clone(),
-            });
-        };
-        check_value(command_name, key, rule.ty, value)?;
-        if rule.requirement == Requirement::NonNullInRequest
-            && !value.is_null()
-            && callback.request().get(key).is_none_or(Value::is_null)
-        {
-            return Err(ModifyError::NotInRequest { field: key.clone() });
-        }
-    }
-    Ok(())
+    modify_rule::check_fields(
+        command_name,
+        command(command_name).map(|info| info.modify),
+        fields,
+        |key| ENVELOPE_KEYS.iter().any(|e| go_decodes_as(key, e)),
+        &REFUSALS,
+        |key, value, rule| {
+            check_value(command_name, key, rule.ty, value)?;
+            if rule.requirement == Requirement::NonNullInRequest
+                && !value.is_null()
+                && callback.request().get(key).is_none_or(Value::is_null)
+            {
+                return Err(ModifyError::NotInRequest { field: key.clone() });
+            }
+            Ok(())
+        },
+    )
 }
 
-fn not_modifiable(command: &str, field: &str, why: &'static str) -> ModifyError {
-    ModifyError::NotModifiable {
-        command: command.to_owned(),
-        field: field.to_owned(),
-        why,
-    }
-}
+const REFUSALS: Refusals = Refusals {
+    deny_only: "OpenIM only reads allow or reject",
+    ignored: "an after-callback; OpenIM ignores the answer",
+};
 
 fn wrong_type(path: &str, ty: FieldType, value: &Value) -> ModifyError {
     ModifyError::WrongType {

@@ -13,6 +13,8 @@
 
 use hookbox_model::Phase;
 
+use crate::modify_rule::FieldName;
+
 /// One OpenIM callback command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandInfo {
@@ -31,31 +33,8 @@ pub struct CommandInfo {
     pub key_query: bool,
 }
 
-impl CommandInfo {
-    /// Whether a modification may set at least one field.
-    pub fn is_modifiable(&self) -> bool {
-        matches!(self.modify, ModifyRule::Fields(_))
-    }
-
-    /// The rule for the modify field `name`, if the command has one.
-    pub fn field(&self, name: &str) -> Option<&'static FieldRule> {
-        match self.modify {
-            ModifyRule::Fields(fields) => fields.iter().find(|f| f.name == name),
-            ModifyRule::DenyOnly | ModifyRule::Ignored => None,
-        }
-    }
-}
-
-/// What OpenIM does with the fields of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModifyRule {
-    /// An after-callback: OpenIM only logs the answer. Nothing can be denied or modified.
-    Ignored,
-    /// A before-callback that can only be allowed or rejected; response fields are not applied.
-    DenyOnly,
-    /// A before-callback whose response fields OpenIM applies: exactly these.
-    Fields(&'static [FieldRule]),
-}
+/// What OpenIM does with the fields of an answer to one command.
+pub type ModifyRule = crate::modify_rule::ModifyRule<FieldRule>;
 
 /// One field a modification may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +45,12 @@ pub struct FieldRule {
     pub ty: FieldType,
     /// An extra condition.
     pub requirement: Requirement,
+}
+
+impl FieldName for FieldRule {
+    fn name(&self) -> &'static str {
+        self.name
+    }
 }
 
 /// The JSON type a field must have (how OpenIM's Go struct decodes it).

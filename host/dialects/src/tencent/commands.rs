@@ -17,6 +17,8 @@
 
 use hookbox_model::Phase;
 
+use crate::modify_rule::FieldName;
+
 /// One Tencent callback command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandInfo {
@@ -31,21 +33,6 @@ pub struct CommandInfo {
     pub silent_drop: bool,
     /// What a modification may set.
     pub modify: ModifyRule,
-}
-
-impl CommandInfo {
-    /// Whether a modification may set at least one field.
-    pub fn is_modifiable(&self) -> bool {
-        matches!(self.modify, ModifyRule::Fields(_))
-    }
-
-    /// The rule for the modify field `name`, if the command has one.
-    pub fn field(&self, name: &str) -> Option<&'static FieldRule> {
-        match self.modify {
-            ModifyRule::Fields(fields) => fields.iter().find(|f| f.name == name),
-            ModifyRule::DenyOnly | ModifyRule::Ignored => None,
-        }
-    }
 }
 
 /// An inclusive range of error codes.
@@ -85,16 +72,8 @@ pub enum RejectRule {
     },
 }
 
-/// What Tencent does with the fields of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModifyRule {
-    /// An after-callback: Tencent ignores the answer. Nothing can be denied or modified.
-    Ignored,
-    /// A before-callback that can only be allowed or rejected.
-    DenyOnly,
-    /// A before-callback whose answer fields Tencent applies (with `ErrorCode` 0): exactly these.
-    Fields(&'static [FieldRule]),
-}
+/// What Tencent does with the fields of an answer to one command.
+pub type ModifyRule = crate::modify_rule::ModifyRule<FieldRule>;
 
 /// One field a modification may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +82,12 @@ pub struct FieldRule {
     pub name: &'static str,
     /// Its JSON shape.
     pub ty: FieldType,
+}
+
+impl FieldName for FieldRule {
+    fn name(&self) -> &'static str {
+        self.name
+    }
 }
 
 /// The JSON shape a modify field must have.

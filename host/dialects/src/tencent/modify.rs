@@ -16,8 +16,9 @@ use std::collections::HashSet;
 use hookbox_model::JsonObject;
 use serde_json::Value;
 
-use super::commands::{CodeRange, FieldType, ModifyRule, command};
+use super::commands::{CodeRange, FieldType, command};
 use super::{ENVELOPE_KEYS, RESULT_ACCOUNT};
+use crate::modify_rule::{self, Refusals};
 use crate::wire;
 use crate::{Callback, ModifyError};
 
@@ -113,65 +114,45 @@ const RESULT_INFO: &str = "ResultInfo";
 
 /// See [`super::check_modify`].
 pub(super) fn check_modify(callback: &Callback, fields: &JsonObject) -> Result<(), ModifyError> {
-    for key in fields.keys() {
-        if ENVELOPE_KEYS.iter().any(|e| e.eq_ignore_ascii_case(key)) {
-            return Err(ModifyError::EnvelopeField { field: key.clone() });
-        }
-    }
-    let Some((first, _)) = fields.iter().next() else {
-        return Ok(());
-    };
     let command_name = &callback.event.command;
-    let rules = match command(command_name).map(|info| info.modify) {
-        Some(ModifyRule::Fields(rules)) => rules,
-        Some(ModifyRule::DenyOnly) => {
-            return Err(not_modifiable(
-                command_name,
-                first,
-                "Tencent only reads allow or reject for this command",
-            ));
-        }
-        Some(ModifyRule::Ignored) => {
-            return Err(not_modifiable(
-                command_name,
-                first,
-                "an after-callback; Tencent ignores the answer",
-            ));
-        }
-        None => return Err(not_modifiable(command_name, first, "unknown command")),
-    };
-    for (key, value) in fields {
-        let Some(rule) = rules.iter().find(|r| r.name == key) else {
-            return Err(ModifyError::UnknownField {
-                command: command_name.clone(),
-                field: key.clone(),
-            });
-        };
-        match rule.ty {
-            FieldType::String => expect_string(key, value)?,
-            FieldType::MsgBody => {
-                let original = callback
-                    .request()
-                    .get(key)
-                    .and_then(Value::as_array)
-                    .map_or(&[][..], Vec::as_slice);
-                check_msg_body(command_name, key, value, original)?
+    modify_rule::check_fields(
+        command_name,
+        command(command_name).map(|info| info.modify),
+        fields,
+        |key| ENVELOPE_KEYS.iter().any(|e| e.eq_ignore_ascii_case(key)),
+        &REFUSALS,
+        |key, value, rule| {
+            match rule.ty {
+                FieldType::String => expect_string(key, value)?,
+                FieldType::MsgBody => {
+                    let original = callback
+                        .request()
+                        .get(key)
+                        .and_then(Value::as_array)
+                        .map_or(&[][..], Vec::as_slice);
+                    check_msg_body(command_name, key, value, original)?
+                }
+                FieldType::AccountList {
+                    items,
+                    key: account,
+                } => {
+                    let allowed = request_accounts(callback, items, account);
+                    check_account_list(key, value, &allowed)?;
+                }
+                FieldType::ResultItems { items, refuse } => {
+                    let requested = request_accounts(callback, items, RESULT_ACCOUNT);
+                    check_result_items(command_name, key, value, &requested, refuse)?;
+                }
             }
-            FieldType::AccountList {
-                items,
-                key: account,
-            } => {
-                let allowed = request_accounts(callback, items, account);
-                check_account_list(key, value, &allowed)?;
-            }
-            FieldType::ResultItems { items, refuse } => {
-                let requested = request_accounts(callback, items, RESULT_ACCOUNT);
-                check_result_items(command_name, key, value, &requested, refuse)?;
-            }
-        }
-    }
-    Ok(())
+            Ok(())
+        },
+    )
 }
+
+const REFUSALS: Refusals = Refusals {
+    deny_only: "Tencent only reads allow or reject for this command",
+    ignored: "an after-callback; Tencent ignores the answer",
+};
 
 /// The distinct string values of `request[items][*][key]`, in request order.
 pub(super) fn request_accounts<'r>(callback: &'r Callback, items: &str, key: &str) -> Vec<&'r str> {
@@ -185,14 +166,6 @@ pub(super) fn request_accounts<'r>(callback: &'r Callback, items: &str, key: &st
         .filter_map(|item| item.get(key).and_then(Value::as_str))
         .filter(|account| seen.insert(*account))
         .collect()
-}
-
-fn not_modifiable(command: &str, field: &str, why: &'static str) -> ModifyError {
-    ModifyError::NotModifiable {
-        command: command.to_owned(),
-        field: field.to_owned(),
-        why,
-    }
 }
 
 fn wrong_type(field: &str, expected: &'static str, value: &Value) -> ModifyError {

@@ -131,7 +131,7 @@ fn config_keys_are_unique_and_match_webhooks_yml() {
 fn modify_rules_follow_the_phase() {
     let modifiable: HashSet<&str> = COMMANDS
         .iter()
-        .filter(|c| c.is_modifiable())
+        .filter(|c| c.modify.is_modifiable())
         .map(|c| c.name)
         .collect();
     let expected: HashSet<&str> = [

@@ -134,7 +134,7 @@ fn reject_rules_per_command() {
             })
         );
         match tencent::command(name)
-            .and_then(|c| c.field("ResultItem"))
+            .and_then(|c| c.modify.field("ResultItem"))
             .map(|f| f.ty)
         {
             Some(FieldType::ResultItems { items: i, refuse }) => {
@@ -190,7 +190,7 @@ fn modify_rules_follow_the_doc() {
     );
     assert_eq!(fields("Sns.CallbackPrevFriendAdd"), ["ResultItem"]);
     assert_eq!(fields("Sns.CallbackPrevFriendResponse"), ["ResultItem"]);
-    let modifiable = COMMANDS.iter().filter(|c| c.is_modifiable()).count();
+    let modifiable = COMMANDS.iter().filter(|c| c.modify.is_modifiable()).count();
     assert_eq!(modifiable, 5);
     for info in COMMANDS {
         match (info.phase, info.modify) {
@@ -213,7 +213,7 @@ fn modify_rules_follow_the_doc() {
     }
     assert_eq!(
         tencent::command("C2C.CallbackBeforeSendMsg")
-            .and_then(|c| c.field("CloudCustomData"))
+            .and_then(|c| c.modify.field("CloudCustomData"))
             .map(|f| f.ty.expected()),
         Some("a string")
     );

@@ -15,13 +15,20 @@ fn hookbox() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hookbox"))
 }
 
+/// `hookbox run <plugin> --event <event>`, the event's path relative to the repository.
+fn run_plugin(plugin: &str, event: &str) -> Command {
+    let mut command = hookbox();
+    command
+        .arg("run")
+        .arg(plugin_path(plugin))
+        .arg("--event")
+        .arg(repo().join(event));
+    command
+}
+
 #[test]
 fn run_prints_verdict_envelope_and_costs() {
-    let output = hookbox()
-        .arg("run")
-        .arg(plugin_path("keyword-filter"))
-        .arg("--event")
-        .arg(repo().join("examples/openim/before-send-single.json"))
+    let output = run_plugin("keyword-filter", "examples/openim/before-send-single.json")
         .args(["--config", "banned=spam"])
         .output()
         .expect("hookbox runs");
@@ -43,11 +50,7 @@ fn run_prints_verdict_envelope_and_costs() {
 
 #[test]
 fn run_reports_a_failing_plugin_and_exits_non_zero() {
-    let output = hookbox()
-        .arg("run")
-        .arg(plugin_path("fixture-spin"))
-        .arg("--event")
-        .arg(repo().join("examples/openim/before-send-group.json"))
+    let output = run_plugin("fixture-spin", "examples/openim/before-send-group.json")
         .args(["--timeout-ms", "50"])
         .output()
         .expect("hookbox runs");
@@ -61,15 +64,14 @@ fn run_reports_a_failing_plugin_and_exits_non_zero() {
 /// the plugin's own message, attributed to it, whatever the plugin was built for.
 #[test]
 fn a_plugin_panic_reaches_the_log_with_its_message() {
-    let output = hookbox()
-        .arg("run")
-        .arg(plugin_path("fixture-scripted"))
-        .arg("--event")
-        .arg(repo().join("examples/openim/before-send-single.json"))
-        .args(["--config", "verdict=panic"])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("hookbox runs");
+    let output = run_plugin(
+        "fixture-scripted",
+        "examples/openim/before-send-single.json",
+    )
+    .args(["--config", "verdict=panic"])
+    .env("RUST_BACKTRACE", "0")
+    .output()
+    .expect("hookbox runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stdout}");
@@ -329,14 +331,13 @@ fn max_instances_caps_the_wasm_instances_alive_at_once() {
 
 #[test]
 fn run_reads_tencent_events_too() {
-    let output = hookbox()
-        .arg("run")
-        .arg(plugin_path("keyword-filter"))
-        .arg("--event")
-        .arg(repo().join("plugins/examples/keyword-filter/events/tencent-group-before-send.json"))
-        .args(["--dialect", "tencent", "--config", "banned=spam,scam"])
-        .output()
-        .expect("hookbox runs");
+    let output = run_plugin(
+        "keyword-filter",
+        "plugins/examples/keyword-filter/events/tencent-group-before-send.json",
+    )
+    .args(["--dialect", "tencent", "--config", "banned=spam,scam"])
+    .output()
+    .expect("hookbox runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -395,15 +396,14 @@ fn validate_reports_world_imports_and_grants() {
 /// marked once, and the call still answers.
 #[test]
 fn a_log_flood_is_cut_at_the_budget_and_marked_once() {
-    let output = hookbox()
-        .arg("run")
-        .arg(plugin_path("fixture-scripted"))
-        .arg("--event")
-        .arg(repo().join("examples/openim/before-send-single.json"))
-        .args(["--config", "verdict=log-flood"])
-        .env("HOOKBOX_LOG", "info")
-        .output()
-        .expect("hookbox runs");
+    let output = run_plugin(
+        "fixture-scripted",
+        "examples/openim/before-send-single.json",
+    )
+    .args(["--config", "verdict=log-flood"])
+    .env("HOOKBOX_LOG", "info")
+    .output()
+    .expect("hookbox runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");

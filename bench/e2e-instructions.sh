@@ -8,6 +8,7 @@
 # user-space work only. Needs valgrind (`apt-get install valgrind`); takes a few minutes.
 #
 #   bench/e2e-instructions.sh
+#   HOOKBOX_LOG=info bench/e2e-instructions.sh   # hookbox at its default log level (default here: warn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ hookbox=$root/target/release/hookbox
 bench=$root/target/release/hookbox-bench
 plugin=$root/plugins/target/wasm32-unknown-unknown/release/keyword_filter.wasm
 command=callbackBeforeSendSingleMsgCommand
+# warn: the callback path without the per-callback info span, as the baseline logs nothing.
+log=${HOOKBOX_LOG:-warn}
 scratch=$(mktemp -d)
 # A failed step must not leave a server running under valgrind.
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
@@ -40,7 +43,7 @@ instructions() {
     local name=$1 port=$2 requests=$3
     shift 3
     local out=$scratch/$name-$requests.callgrind
-    HOOKBOX_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
+    HOOKBOX_LOG=$log valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
         >"$scratch/$name.log" 2>&1 &
     local server=$!
     local waited
@@ -92,6 +95,7 @@ counts[native]=$(per_request native "$port" "$bench" baseline --listen "127.0.0.
 
 # "native/this": native's instructions over this server's, what the share of native's
 # requests per second would be if only user-space work counted.
+echo "hookbox at HOOKBOX_LOG=$log"
 printf '%-8s %15s %12s\n' server "instr./request" "native/this"
 for name in fresh reuse native; do
     awk -v name="$name" -v n="${counts[$name]}" -v native="${counts[native]}" \

@@ -27,6 +27,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -70,6 +71,11 @@ struct Cli {
     /// first. Relative to the repository root.
     #[arg(long, value_delimiter = ',', default_values = ["hookbox.toml", "plugins/languages.toml"])]
     memory_configs: Vec<PathBuf>,
+    /// hookbox's log filter (`HOOKBOX_LOG`) in every phase. `warn` measures the callback path
+    /// without the per-callback `info` span, as the baseline logs nothing; `info`, hookbox's
+    /// default, measures what an operator who changes nothing gets.
+    #[arg(long, default_value = "warn")]
+    hookbox_log: String,
     /// Requests answered in total at each memory reading after the idle one.
     #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
     memory_checkpoints: Vec<u64>,
@@ -112,12 +118,23 @@ struct Bench {
     connections: u32,
     seconds: u32,
     rounds: u32,
+    hookbox_log: String,
 }
 
 impl Bench {
     /// The vCPU servers run on, or `None` with `--no-pin`.
     fn server_core(&self) -> Option<u32> {
         self.pin.then_some(0)
+    }
+
+    /// `hookbox serve --config <config>`, on the servers' vCPU, with the run's log filter.
+    fn hookbox_serve(&self, config: &Path) -> Command {
+        let mut command = on_core(self.server_core(), &self.hookbox);
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("HOOKBOX_LOG", &self.hookbox_log);
+        command
     }
 
     /// The vCPU load generators run on, or `None` with `--no-pin`.
@@ -140,6 +157,7 @@ fn run_phases(cli: &Cli) -> Result<()> {
         connections: cli.connections,
         seconds: cli.seconds,
         rounds: cli.rounds,
+        hookbox_log: cli.hookbox_log.clone(),
         root,
     };
     let keyword_filter = bench
@@ -209,7 +227,7 @@ fn compare(bench: &Bench, keyword_filter: &Path) -> Result<()> {
     let final_kib: Vec<Option<u64>> = servers.iter().map(|s| s.process.rss_kib()).collect();
 
     println!(
-        "\n{} s per run, {} connections, {} rounds, rotating{}; median of rounds:",
+        "\n{} s per run, {} connections, {} rounds, rotating{}, HOOKBOX_LOG={}; median of rounds:",
         bench.seconds,
         bench.connections,
         bench.rounds,
@@ -217,7 +235,8 @@ fn compare(bench: &Bench, keyword_filter: &Path) -> Result<()> {
             ", servers on vCPU 0 and wrk on vCPU 1"
         } else {
             ""
-        }
+        },
+        bench.hookbox_log
     );
     println!("| server | req/s | % of native | p50 ms | p99 ms | RSS idle MiB | RSS after MiB |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -258,15 +277,10 @@ fn start_servers(bench: &Bench, keyword_filter: &Path) -> Result<Vec<Server>> {
                 keyword_filter
             ),
         )?;
-        let mut command = on_core(bench.server_core(), &bench.hookbox);
-        command
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("HOOKBOX_LOG", "warn");
         commands.push((
             format!("hookbox, instances = \"{instances}\""),
             addr,
-            command,
+            bench.hookbox_serve(&config),
         ));
     }
     let addr = free_port()?;

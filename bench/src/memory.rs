@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::loadgen::{self, LoadArgs, Report};
-use crate::process::{ServerProcess, format_mib, free_port, on_core};
+use crate::process::{ServerProcess, format_mib, free_port};
 use crate::{Bench, COMMAND};
 
 /// Issue #8: idle RSS with all example plugins at most 60 MB (read strictly: 10^6 bytes).
@@ -89,13 +89,8 @@ pub(crate) fn run(bench: &Bench, configs: &[PathBuf], checkpoints: &[u64]) -> Re
     }
 
     let start = || -> Result<ServerProcess> {
-        let mut command = on_core(bench.server_core(), &bench.hookbox);
-        command
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("HOOKBOX_LOG", "warn");
         let server = ServerProcess::start(
-            command,
+            bench.hookbox_serve(&config_path),
             addr,
             &bench.scratch.path().join("hookbox-memory.log"),
         )?;

@@ -4,6 +4,8 @@
 
 mod delivery;
 mod golden;
+#[path = "../common/golden.rs"]
+mod golden_support;
 mod modify;
 mod parse;
 mod render;

@@ -15,21 +15,14 @@ use hookbox_dialects::{Callback, DialectError};
 use hookbox_model::{Phase, Rejection, Verdict};
 use serde_json::Value;
 
+use crate::golden_support::{
+    assert_every_fixture_has_a_case, assert_expected, describe_error, golden_cases, read,
+    request_and_body,
+};
+
 use crate::support::{NOW, apps, parse_at};
 
-macro_rules! golden {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                run_case(stringify!($name));
-            }
-        )*
-        const CASES: &[&str] = &[$(stringify!($name)),*];
-    };
-}
-
-golden! {
+golden_cases! {
     // The seed the product started from (shared/seeds/001, Group.CallbackAfterSendMsg).
     seed_001_group_after_send_msg,
     seed_001_doc_body_verbatim,
@@ -87,15 +80,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tencent")
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 fn run_case(name: &str) {
     let dir = fixtures().join(name);
-    let request: Value = serde_json::from_slice(&read(&dir.join("request.json")))
-        .unwrap_or_else(|e| panic!("{name}/request.json: {e}"));
-    let body = read(&dir.join("body.json"));
+    let (request, body) = request_and_body(&dir);
     let configured = match request.get("apps") {
         Some(list) => list
             .as_array()
@@ -111,18 +98,7 @@ fn run_case(name: &str) {
     let now = request["now_unix_secs"].as_i64().unwrap_or(NOW);
     let result = parse_at(&configured, now, request["query"].as_str(), &body);
     let actual = describe(&body, result, request.get("modify"));
-
-    let expected_path = dir.join("expected.txt");
-    if std::env::var_os("HOOKBOX_BLESS").is_some() {
-        std::fs::write(&expected_path, &actual)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
-        return;
-    }
-    let expected = String::from_utf8(read(&expected_path)).expect("expected.txt is UTF-8");
-    assert_eq!(
-        actual, expected,
-        "{name}: output differs from expected.txt (HOOKBOX_BLESS=1 rewrites it)"
-    );
+    assert_expected(&dir, &actual);
 }
 
 fn answer(cb: &Callback, verdict: &Verdict) -> String {
@@ -186,27 +162,14 @@ fn describe(body: &[u8], result: Result<Callback, DialectError>, modify: Option<
                 }
             }
         }
-        Err(e) => {
-            let _ = writeln!(out, "error: {}", e.code());
-            let _ = writeln!(out, "status: {}", e.status().as_u16());
-            let _ = writeln!(out, "message: {e}");
-        }
+        Err(e) => describe_error(&mut out, &e),
     }
     out
 }
 
 #[test]
 fn every_fixture_has_a_test() {
-    let mut dirs: Vec<String> = std::fs::read_dir(fixtures())
-        .expect("fixtures directory")
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().is_dir())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    dirs.sort();
-    let mut cases: Vec<String> = CASES.iter().map(|c| (*c).to_owned()).collect();
-    cases.sort();
-    assert_eq!(dirs, cases, "fixture directories and golden tests differ");
+    assert_every_fixture_has_a_case(&fixtures(), CASES);
 }
 
 #[test]

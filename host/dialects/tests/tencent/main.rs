@@ -6,6 +6,8 @@
 mod auth;
 mod delivery;
 mod golden;
+#[path = "../common/golden.rs"]
+mod golden_support;
 mod modify;
 mod parse;
 mod render;

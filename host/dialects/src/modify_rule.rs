@@ -77,20 +77,20 @@ pub(crate) fn check_fields<F: FieldName>(
         field: first.clone(),
         why,
     };
-    let rules = match rule {
-        Some(ModifyRule::Fields(rules)) => rules,
+    let rule = match rule {
+        Some(rule @ ModifyRule::Fields(_)) => rule,
         Some(ModifyRule::DenyOnly) => return Err(not_modifiable(refusals.deny_only)),
         Some(ModifyRule::Ignored) => return Err(not_modifiable(refusals.ignored)),
         None => return Err(not_modifiable("unknown command")),
     };
     for (key, value) in fields {
-        let Some(rule) = rules.iter().find(|r| r.name() == key) else {
+        let Some(field_rule) = rule.field(key) else {
             return Err(ModifyError::UnknownField {
                 command: command.to_owned(),
                 field: key.clone(),
             });
         };
-        check_value(key, value, rule)?;
+        check_value(key, value, field_rule)?;
     }
     Ok(())
 }

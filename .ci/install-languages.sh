@@ -41,7 +41,8 @@ mkdir -p "$tools"
 step "apt: ${APT_PACKAGES[*]}"
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    [[ "$status" == *"ok installed"* ]] || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=()
@@ -50,7 +51,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 fi
-clang --version | head -1
+clang --version | sed -n 1p  # sed reads all input: no SIGPIPE under pipefail
 
 # ---- PyPI: componentize-py, Go, wasm-tools in one venv ----
 step "PyPI: plugins/.toolchains/venv"

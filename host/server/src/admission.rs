@@ -1,8 +1,9 @@
-//! Who gets in: the global and per-source caps on webhook requests in flight, and the one
-//! place refusals are counted.
+//! Who gets in: the sources allowed to send webhook requests, and the global and per-source
+//! caps on requests in flight.
 //!
 //! Every webhook request passes [`Admission::admit`] before it is routed
-//! ([`Webhooks`](crate::webhooks::Webhooks)). It takes a slot of
+//! ([`Webhooks`](crate::webhooks::Webhooks)). A peer outside `server.allow_sources` (when
+//! it is set) is answered 403 there, before its body is read. Otherwise admission takes a slot of
 //! `server.max_in_flight` and one of `server.max_in_flight_per_source` for the peer's IP
 //! address, and holds both until the answer is built. When either is full, the request is
 //! answered 503 with `Retry-After` at once, before its body is read.
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::config::{SourceNetwork, source_allowed};
 use crate::error::ApiError;
 
 /// The in-flight caps of one webhook listener.
@@ -35,6 +37,7 @@ pub(crate) struct Admission {
     global: Arc<Semaphore>,
     per_source: Arc<Mutex<SourceCounts>>,
     max_per_source: usize,
+    allowed_sources: Vec<SourceNetwork>,
 }
 
 /// Proof that a request holds its slots; they are given back when it drops.
@@ -70,16 +73,26 @@ impl Drop for SourceSlot {
 }
 
 impl Admission {
-    pub(crate) fn new(max_in_flight: usize, max_per_source: usize) -> Admission {
+    /// `allowed_sources` empty: every source may send requests.
+    pub(crate) fn new(
+        max_in_flight: usize,
+        max_per_source: usize,
+        allowed_sources: Vec<SourceNetwork>,
+    ) -> Admission {
         Admission {
             global: Arc::new(Semaphore::new(max_in_flight)),
             per_source: Arc::default(),
             max_per_source,
+            allowed_sources,
         }
     }
 
-    /// Take a global slot and one for `source`, or say which cap is full.
+    /// Take a global slot and one for `source` (in canonical form), or say why not: the
+    /// source is not allowed, or which cap is full.
     pub(crate) fn admit(&self, source: IpAddr) -> Result<Admitted, ApiError> {
+        if !source_allowed(&self.allowed_sources, source) {
+            return Err(ApiError::SourceNotAllowed(source));
+        }
         // The source is checked first: a noisy peer is told it is the problem, and its
         // refusals never consume global slots.
         let source = {
@@ -119,7 +132,7 @@ mod tests {
 
     #[test]
     fn a_source_gets_its_share_and_no_more() {
-        let admission = Admission::new(3, 2);
+        let admission = Admission::new(3, 2, Vec::new());
         let a1 = admission.admit(A).unwrap();
         let _a2 = admission.admit(A).unwrap();
         assert!(matches!(
@@ -134,16 +147,28 @@ mod tests {
 
     #[test]
     fn idle_sources_leave_no_entry_behind() {
-        let admission = Admission::new(10, 10);
+        let admission = Admission::new(10, 10, Vec::new());
         for last in 0..=255 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, last));
             drop(admission.admit(ip).unwrap());
         }
         assert!(admission.per_source.lock().unwrap().is_empty());
         // A refusal by the global cap gives the source slot back too.
-        let full = Admission::new(1, 1);
+        let full = Admission::new(1, 1, Vec::new());
         let _held = full.admit(A).unwrap();
         assert!(full.admit(B).is_err());
         assert_eq!(full.per_source.lock().unwrap().get(&B), None);
+    }
+
+    #[test]
+    fn a_source_outside_the_list_is_refused_and_holds_no_slot() {
+        let admission = Admission::new(1, 1, vec!["10.0.0.1".parse().unwrap()]);
+        assert!(matches!(
+            admission.admit(B),
+            Err(ApiError::SourceNotAllowed(ip)) if ip == B
+        ));
+        assert!(admission.per_source.lock().unwrap().is_empty());
+        // The refusal took neither the global slot nor A's.
+        let _a = admission.admit(A).unwrap();
     }
 }

@@ -43,7 +43,8 @@ pub struct App {
     pub tencent: Option<TencentEndpoint>,
     /// Everything after the request head finishes within this (`server.request_timeout_ms`).
     pub request_timeout: Duration,
-    /// The in-flight caps (`server.max_in_flight`, `server.max_in_flight_per_source`).
+    /// Who may send webhook requests, and how many at once (`server.allow_sources`,
+    /// `server.max_in_flight`, `server.max_in_flight_per_source`).
     pub(crate) admission: Admission,
     /// The durable queue of after-callbacks and its consumers; `None`: after-callbacks run
     /// before the answer, like `delivery = "sync"` (an embedding without a queue).
@@ -180,6 +181,7 @@ impl App {
             admission: Admission::new(
                 config.server.max_in_flight,
                 config.server.max_in_flight_per_source,
+                config.server.allow_sources.clone(),
             ),
             delivery,
         }))

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 use hookbox_registry::PluginManifest;
 use serde::{Deserialize, Serialize};
 
+mod sources;
 mod storage;
 
+pub use sources::SourceNetwork;
+pub(crate) use sources::source_allowed;
 pub use storage::{Backend, KvConfig, QueueSettings, RedisUrl};
 
 /// The whole config file.
@@ -76,6 +79,10 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Most webhook requests answered at once for one peer IP address; more get 503.
     pub max_in_flight_per_source: usize,
+    /// The peer addresses and networks whose webhook requests are answered; others get 403
+    /// before their body is read. Empty (the default) allows every source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_sources: Vec<SourceNetwork>,
     /// Most open connections on the webhook listener; further ones wait in the kernel's
     /// accept queue.
     pub max_connections: usize,
@@ -103,6 +110,7 @@ impl Default for ServerConfig {
             max_header_kb: 16,
             max_in_flight: 1024,
             max_in_flight_per_source: 256,
+            allow_sources: Vec::new(),
             max_connections: 4096,
             // One source for the default: the runtime's own.
             max_instances: hookbox_runtime::RuntimeConfig::default().max_concurrent_calls,
@@ -623,6 +631,22 @@ mod ingress_limit_tests {
                 .to_string();
             assert!(err.contains(key), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn allow_sources_takes_addresses_and_networks_and_names_a_bad_entry() {
+        assert!(parse("").unwrap().server.allow_sources.is_empty());
+        let server = parse("[server]\nallow_sources = [\"10.0.0.0/8\", \"fd00::7\"]\n")
+            .unwrap()
+            .server;
+        let entries: Vec<String> = server.allow_sources.iter().map(|n| n.to_string()).collect();
+        assert_eq!(entries, ["10.0.0.0/8", "fd00::7"]);
+        let err = parse("[server]\nallow_sources = [\"10.0.0.0/8\", \"10.0.0.7/8\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow_sources"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("write the network (10.0.0.0/8)"), "{err}");
     }
 
     #[test]

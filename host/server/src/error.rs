@@ -47,6 +47,9 @@ pub enum ApiError {
     /// `server.max_in_flight` requests are being answered already.
     #[error("too many requests in flight; retry shortly")]
     Overloaded,
+    /// The peer address is outside `server.allow_sources`.
+    #[error("{0} may not send callbacks to this endpoint (server.allow_sources)")]
+    SourceNotAllowed(std::net::IpAddr),
     /// `server.max_in_flight_per_source` requests from this peer address are being answered
     /// already.
     #[error("too many requests in flight from this address; retry shortly")]
@@ -109,6 +112,7 @@ impl ApiError {
             ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::SourceOverloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SourceNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::InvalidName | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -148,6 +152,7 @@ impl ApiError {
             ApiError::RequestTimeout => "request_timeout",
             ApiError::Overloaded => "overloaded",
             ApiError::SourceOverloaded => "source_overloaded",
+            ApiError::SourceNotAllowed(_) => "source_not_allowed",
             ApiError::Internal(_) => "internal",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidName => "invalid_name",
@@ -242,8 +247,11 @@ impl IntoResponse for ApiError {
                 );
             }
             // The rest of the body is unread (and may never come): close rather than
-            // read it just to keep the connection.
-            ApiError::BodyTooLarge { .. } | ApiError::RequestTimeout => {
+            // read it just to keep the connection. A source that may not send anything is
+            // not kept talking either.
+            ApiError::BodyTooLarge { .. }
+            | ApiError::RequestTimeout
+            | ApiError::SourceNotAllowed(_) => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}

@@ -185,7 +185,7 @@ impl Metrics {
         let refused_requests = Family::default();
         registry.register(
             "refused_requests",
-            "Requests refused before any plugin ran, by error code: malformed (body_not_json, ...), out of bounds (body_too_large, headers_too_large, header_timeout, request_timeout), shed (overloaded, source_overloaded)",
+            "Requests refused before any plugin ran, by error code: malformed (body_not_json, ...), out of bounds (body_too_large, headers_too_large, header_timeout, request_timeout), shed (overloaded, source_overloaded), not allowed (source_not_allowed)",
             refused_requests.clone(),
         );
         let in_flight = Gauge::default();

@@ -1,4 +1,4 @@
-//! The webhook endpoint's [`Dispatch`]: every request is admitted (or shed with 503) first;
+//! The webhook endpoint's [`Dispatch`]: every request is admitted (or refused: 403, 503) first;
 //! a `POST` to a callback path known when the endpoint was built then goes straight to its
 //! handler, and anything else through the router, which answers the `{command}` paths and
 //! every 404 and 405. Every refusal a request ends in is counted here.
@@ -79,7 +79,7 @@ impl Dispatch for Webhooks {
                     response
                 }
                 Err(refused) => {
-                    tracing::debug!(%source, "request shed before reading its body");
+                    tracing::debug!(%source, "request refused before reading its body");
                     refused.into_response()
                 }
             };

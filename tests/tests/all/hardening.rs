@@ -93,6 +93,16 @@ async fn assert_refused(server: &TestServer, code: &str, expected: u64) {
     );
 }
 
+/// Not one plugin call has started on `server`.
+fn assert_no_plugin_ran(server: &TestServer) {
+    let calls = server
+        .app
+        .counters
+        .plugin_calls
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(calls, 0, "no plugin ran");
+}
+
 /// A request head for `path` with `extra` header lines (each ending in `\r\n`).
 fn head(path: &str, extra: &str) -> String {
     format!(
@@ -418,15 +428,7 @@ async fn malformed_bodies_get_400_and_run_no_plugin() {
         assert_eq!(answer.status, 400, "{what}: {}", answer.body);
         assert_eq!(answer.json()["code"], code, "{what}");
     }
-    assert_eq!(
-        server
-            .app
-            .counters
-            .plugin_calls
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0,
-        "no plugin ran"
-    );
+    assert_no_plugin_ran(&server);
     assert_refused(&server, "body_not_json", 7).await;
     assert_refused(&server, "body_not_utf8", 1).await;
     assert_refused(&server, "duplicate_key", 2).await;
@@ -540,6 +542,48 @@ async fn in_flight_caps_shed_load_with_503_instead_of_queueing() {
     let again = post_openim(&a, &server, HEALTHY, "spam").await;
     assert_eq!(again.status(), 200);
     assert_healthy(&server).await;
+    server.stop().await;
+}
+
+/// Catalogue #16: with `server.allow_sources` set, a peer outside it gets 403
+/// `source_not_allowed` before its body is read, its connection is closed, and no plugin
+/// runs; addresses and networks on the list are served as usual.
+#[tokio::test]
+async fn a_source_outside_allow_sources_is_refused_before_any_plugin_runs() {
+    let server =
+        TestServer::start(&config(r#"allow_sources = ["127.0.0.1", "127.0.1.0/24"]"#)).await;
+    let stranger = client_from(Ipv4Addr::new(127, 0, 0, 3));
+    let started = Instant::now();
+    let refused_answer = post_openim(&stranger, &server, SLOW, "spam").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(SLEEP_MS),
+        "the refusal ran the slow plugin"
+    );
+    assert_eq!(refused_answer.status(), 403);
+    assert_eq!(
+        refused_answer
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
+    let body: serde_json::Value = refused_answer.json().await.unwrap();
+    assert_eq!(body["code"], "source_not_allowed", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("127.0.0.3"),
+        "{body}"
+    );
+    assert_no_plugin_ran(&server);
+    assert_refused(&server, "source_not_allowed", 1).await;
+
+    // Inside the listed network, and the listed address (assert_healthy's own client).
+    let member = client_from(Ipv4Addr::new(127, 0, 1, 9));
+    let served = post_openim(&member, &server, HEALTHY, "spam").await;
+    assert_eq!(served.status(), 200);
+    let served: serde_json::Value = served.json().await.unwrap();
+    assert_eq!(served["errCode"], 5001, "{served}");
+    assert_healthy(&server).await;
+    assert_refused(&server, "source_not_allowed", 1).await;
     server.stop().await;
 }
 

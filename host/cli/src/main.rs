@@ -3,7 +3,8 @@
 //!
 //! Subcommands: `serve` runs the webhook server (and the admin API and file watcher);
 //! `run` calls one plugin once on one event file, the plugin author's inner loop; `push`
-//! uploads a new version of a plugin to a running server.
+//! uploads a new version of a plugin to a running server; `validate` checks one component
+//! and `check` a whole config file.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use hookbox_queue::Queue;
 use hookbox_registry::{Registry, RegistryOptions, Store};
 use hookbox_runtime::{Runtime, RuntimeConfig};
 use hookbox_server::config::TelemetryConfig;
@@ -22,6 +24,7 @@ use hookbox_server::{Admin, App, Config, stores};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+mod check;
 mod push;
 mod run;
 mod telemetry;
@@ -51,17 +54,20 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the webhook endpoints with the plugins in the config file.
-    Serve(ServeArgs),
+    Serve(ConfigArgs),
     /// Call one plugin once on one event file and print what it decided.
     Run(run::RunArgs),
     /// Replace a running plugin's code through the admin API.
     Push(push::PushArgs),
     /// Check a component the way the host does at load, and list what it imports.
     Validate(validate::ValidateArgs),
+    /// Check a config file the way `serve` reads it, plugins compiled, without serving.
+    Check(ConfigArgs),
 }
 
+/// The config file to serve or check.
 #[derive(Debug, clap::Args)]
-struct ServeArgs {
+struct ConfigArgs {
     /// The config file.
     #[arg(long, short, default_value = "hookbox.toml")]
     config: PathBuf,
@@ -111,6 +117,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Run(args) => traced(cli.log_format, None, run::run(args)),
         Command::Push(args) => traced(cli.log_format, None, push::push(args)),
         Command::Validate(args) => traced(cli.log_format, None, async { validate::validate(args) }),
+        Command::Check(args) => traced(cli.log_format, None, check::check(args)),
     }
 }
 
@@ -132,38 +139,17 @@ fn traced(
     result
 }
 
-async fn serve(args: ServeArgs, config: Config) -> Result<()> {
+async fn serve(args: ConfigArgs, config: Config) -> Result<()> {
     let base = config_dir(&args.config);
     if args.build {
         build_plugins(&config, &base).await?;
     }
-    let runtime = Runtime::new(RuntimeConfig {
-        max_concurrent_calls: config.server.max_instances,
-        ..RuntimeConfig::default()
-    })
-    .context("cannot start the wasm runtime")?;
-    let runtime = Arc::new(runtime);
     let data_dir = base.join(&config.server.data_dir);
     let store = Store::open(&data_dir)
         .with_context(|| format!("cannot use data_dir {}", data_dir.display()))?;
     // Both stores open before anything listens: a Redis that cannot be reached, or a file
     // another hookbox holds, stops the start here with the reason.
-    let kv = stores::open_kv(&config.kv, &data_dir)
-        .await
-        .context("cannot open the key-value store")?;
-    let request_timeout = Duration::from_millis(config.server.request_timeout_ms);
-    let queue = stores::open_queue(&config.queue, &data_dir, request_timeout)
-        .await
-        .context("cannot open the after-callback queue")?;
-    tracing::info!(kv = ?kv, queue = ?config.queue, "stores open");
-    let options = RegistryOptions {
-        store: Some(store),
-        compile_timeout: Duration::from_millis(config.server.compile_timeout_ms),
-        kv: Some(kv),
-        kv_op_timeout: Duration::from_millis(config.kv.op_timeout_ms),
-        ..RegistryOptions::default()
-    };
-    let registry = Arc::new(Registry::open(runtime, options).context("cannot read data_dir")?);
+    let (registry, queue) = open_registry(&config, &data_dir, Some(store)).await?;
 
     // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -247,6 +233,38 @@ async fn serve(args: ServeArgs, config: Config) -> Result<()> {
     }
     tracing::info!("hookbox stopped");
     Ok(())
+}
+
+/// The wasm runtime, the stores and the plugin registry `config` describes, no plugin loaded
+/// yet. The embedded stores' files go in `state_dir`; `store` keeps admin changes, earlier
+/// versions and compiled code (none: memory only, every plugin compiled).
+async fn open_registry(
+    config: &Config,
+    state_dir: &Path,
+    store: Option<Store>,
+) -> Result<(Arc<Registry>, Queue)> {
+    let runtime = Runtime::new(RuntimeConfig {
+        max_concurrent_calls: config.server.max_instances,
+        ..RuntimeConfig::default()
+    })
+    .context("cannot start the wasm runtime")?;
+    let kv = stores::open_kv(&config.kv, state_dir)
+        .await
+        .context("cannot open the key-value store")?;
+    let request_timeout = Duration::from_millis(config.server.request_timeout_ms);
+    let queue = stores::open_queue(&config.queue, state_dir, request_timeout)
+        .await
+        .context("cannot open the after-callback queue")?;
+    tracing::info!(kv = ?kv, queue = ?config.queue, "stores open");
+    let options = RegistryOptions {
+        store,
+        compile_timeout: Duration::from_millis(config.server.compile_timeout_ms),
+        kv: Some(kv),
+        kv_op_timeout: Duration::from_millis(config.kv.op_timeout_ms),
+        ..RegistryOptions::default()
+    };
+    let registry = Registry::open(Arc::new(runtime), options).context("cannot read data_dir")?;
+    Ok((Arc::new(registry), queue))
 }
 
 /// Hand the pages freed so far back to the OS now, and from here on a few seconds after they

@@ -137,6 +137,31 @@ fn errors_show_their_causes_and_no_backtrace_even_with_rust_backtrace_set() {
     );
 }
 
+/// Writes `hookbox.toml` listening on `127.0.0.1:0`, with `server` (more `[server]` lines)
+/// and `plugins` (`[[plugin]]` tables, sources relative to the built plugins), in a fresh
+/// directory named after `tag`, whose `data` subdirectory is the data_dir. Returns the
+/// directory and the config's path.
+fn write_config(tag: &str, server: &str, plugins: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hookbox-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("hookbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{server}\n\n{}",
+            dir.join("data"),
+            // Sources are relative to the config file, which lives in `dir`.
+            plugins.replace(
+                "source = \"",
+                &format!("source = \"{}/", plugin_dir().display())
+            ),
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
 /// A `hookbox serve` child on `127.0.0.1:0`, its address, and its log.
 struct Served {
     child: Child,
@@ -159,22 +184,7 @@ impl Served {
 
     /// [`Served::start`] with more `[server]` keys (`server`: TOML lines).
     fn start_with(tag: &str, server: &str, plugins: &str) -> Served {
-        let dir = std::env::temp_dir().join(format!("hookbox-cli-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("hookbox.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{server}\n\n{}",
-                dir.join("data"),
-                // Sources are relative to the config file, which lives in `dir`.
-                plugins.replace(
-                    "source = \"",
-                    &format!("source = \"{}/", plugin_dir().display())
-                ),
-            ),
-        )
-        .unwrap();
+        let (dir, config) = write_config(tag, server, plugins);
         let mut child = hookbox()
             .args(["serve", "--config"])
             .arg(&config)
@@ -327,6 +337,114 @@ fn max_instances_caps_the_wasm_instances_alive_at_once() {
             .any(|l| l.contains("fresh") && l.contains("op-one-slot") && l.contains("failed")),
         "{log:?}"
     );
+}
+
+/// `hookbox check -c <config>`, with `HOOKBOX_ADMIN_TOKEN` unset.
+fn check(config: &Path) -> std::process::Output {
+    hookbox()
+        .args(["check", "--config"])
+        .arg(config)
+        .env_remove("HOOKBOX_ADMIN_TOKEN")
+        .output()
+        .expect("hookbox check runs")
+}
+
+#[test]
+fn check_compiles_every_plugin_and_prints_what_would_serve() {
+    let plugins = format!(
+        "{KEYWORD_FILTER}\n[[plugin]]\nname = \"logger\"\nsource = \"message_logger.wasm\"\ncommands = [\"callbackAfterSendSingleMsgCommand\", \"callbackAfterSendGroupMsgCommand\"]\n"
+    );
+    let (dir, config) = write_config("check-ok", "allow_sources = [\"10.0.0.0/8\"]", &plugins);
+    let output = check(&config);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.contains(&"webhooks  127.0.0.1:0  OpenIM /openim  from 10.0.0.0/8"),
+        "{stdout}"
+    );
+    assert!(lines.contains(&"plugins   2"), "{stdout}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("  keyword-filter ")
+            && l.contains("sha256:")
+            && l.ends_with("1 command: callbackBeforeSendSingleMsgCommand")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("  logger ") && l.contains("2 commands: ")),
+        "{stdout}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("result    OK"),
+        "{stdout}"
+    );
+    // The data_dir is left alone: nothing was created there.
+    assert!(!dir.join("data").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_refuses_what_serve_would_refuse() {
+    let cases = [
+        (
+            "missing-source",
+            "",
+            "[[plugin]]\nname = \"ghost\"\nsource = \"no_such_plugin.wasm\"\ncommands = [\"callbackBeforeSendSingleMsgCommand\"]\n",
+            "ghost",
+        ),
+        (
+            "admin-without-token",
+            "admin_listen = \"127.0.0.1:0\"",
+            KEYWORD_FILTER,
+            "the admin API cannot start",
+        ),
+        (
+            "bad-source-network",
+            "allow_sources = [\"10.0.0.7/8\"]",
+            KEYWORD_FILTER,
+            "write the network (10.0.0.0/8)",
+        ),
+        (
+            "kv-without-grant",
+            "",
+            "[[plugin]]\nname = \"counter\"\nsource = \"group_stats.wasm\"\ncommands = [\"callbackAfterSendGroupMsgCommand\"]\n",
+            "counter",
+        ),
+    ];
+    for (tag, server, plugins, expected) in cases {
+        let (dir, config) = write_config(&format!("check-{tag}"), server, plugins);
+        let output = check(&config);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{tag}: {stderr}");
+        assert!(stderr.contains(expected), "{tag}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("result    OK"),
+            "{tag}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn check_runs_beside_a_server_using_the_same_config_and_data_dir() {
+    let mut served = Served::start("check-beside", KEYWORD_FILTER);
+    let output = check(&served.dir.join("hookbox.toml"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The server was not disturbed.
+    let answer = served.send_example("op-beside-check");
+    assert!(answer.contains(r#""errCode":5001"#), "{answer}");
+    let (status, _) = served.terminate();
+    assert!(status.success());
 }
 
 #[test]

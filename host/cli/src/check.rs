@@ -1,10 +1,11 @@
 //! `hookbox check`: what `serve` would refuse in a config file, found without serving.
 //!
-//! It reads the config, resolves the environment the config names (the admin token, Tencent
-//! tokens, plugin secrets), connects to Redis where the config keeps a store there, and
-//! compiles and links every plugin as `serve` does. Then it prints what would serve: the
-//! endpoints, the stores, each plugin's version and commands. For deploy pipelines, and for
-//! editing the config of a server that is running.
+//! It reads the config, checks that this binary can export traces if the config asks it
+//! to, resolves the environment the config names (the admin token, Tencent tokens, plugin
+//! secrets), connects to Redis where the config keeps a store there, and compiles and links
+//! every plugin as `serve` does. Then it prints what would serve: the endpoints, the stores,
+//! each plugin's version and commands. For deploy pipelines, and for editing the config of a
+//! server that is running.
 //!
 //! What it is not: a dry run of `serve`. It binds no address, since a running hookbox may
 //! hold them, and it leaves `data_dir` alone: a running hookbox holds the embedded stores'
@@ -19,10 +20,11 @@ use anyhow::{Context, Result};
 use hookbox_server::config::RedisUrl;
 use hookbox_server::{Admin, App, Config};
 
-use crate::{ConfigArgs, build_plugins, config_dir, open_registry};
+use crate::{ConfigArgs, build_plugins, config_dir, open_registry, telemetry};
 
 pub(crate) async fn check(args: ConfigArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
+    telemetry::check_export(&config.telemetry)?;
     let base = config_dir(&args.config);
     if args.build {
         build_plugins(&config, &base).await?;

@@ -41,6 +41,19 @@ impl Telemetry {
     }
 }
 
+/// Fails if `telemetry` asks for trace export and this binary cannot export traces (built
+/// without `--features otlp`).
+pub(crate) fn check_export(telemetry: &TelemetryConfig) -> Result<()> {
+    match &telemetry.otlp_endpoint {
+        Some(endpoint) if !cfg!(feature = "otlp") => anyhow::bail!(
+            "[telemetry] otlp_endpoint = {endpoint:?}, but this hookbox was built without trace \
+             export: build it with `cargo build --release -p hookbox --features otlp`, or remove \
+             the key"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Installs the global subscriber: the log, and the trace exporter when `telemetry` asks for
 /// one. Fails if it asks for one and this binary was built without `--features otlp`.
 pub(crate) fn init(format: LogFormat, telemetry: Option<&TelemetryConfig>) -> Result<Telemetry> {
@@ -63,13 +76,11 @@ pub(crate) fn init(format: LogFormat, telemetry: Option<&TelemetryConfig>) -> Re
         _ => (None, None),
     };
     #[cfg(not(feature = "otlp"))]
-    let traces: Option<tracing_subscriber::layer::Identity> = match endpoint {
-        Some(endpoint) => anyhow::bail!(
-            "[telemetry] otlp_endpoint = {endpoint:?}, but this hookbox was built without trace \
-             export: build it with `cargo build --release -p hookbox --features otlp`, or remove \
-             the key"
-        ),
-        None => None,
+    let traces: Option<tracing_subscriber::layer::Identity> = {
+        if let Some(telemetry) = telemetry {
+            check_export(telemetry)?;
+        }
+        None
     };
     tracing_subscriber::registry()
         .with(log.with_filter(filter))

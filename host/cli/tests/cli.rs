@@ -692,14 +692,17 @@ fn a_binary_without_otlp_refuses_a_config_that_exports_traces() {
         "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\n",
     )
     .unwrap();
-    let output = hookbox()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .expect("hookbox runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
-    assert!(stderr.contains("--features otlp"), "{stderr}");
+    // `check` refuses it as `serve` does.
+    for subcommand in ["serve", "check"] {
+        let output = hookbox()
+            .args([subcommand, "--config"])
+            .arg(&config)
+            .output()
+            .expect("hookbox runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{subcommand}: {stderr}");
+        assert!(stderr.contains("--features otlp"), "{subcommand}: {stderr}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
+use hookbox_kv::testing::RedisServer;
 use hookbox_tests::{OPENIM_ALLOW, plugin_dir, plugin_path};
 
 fn repo() -> PathBuf {
@@ -429,6 +430,41 @@ fn check_refuses_what_serve_would_refuse() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+#[test]
+fn check_connects_to_redis_where_the_stores_live_there() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let stores = format!(
+        "[kv]\nbackend = \"redis\"\nurl = \"{url}\"\n\n[queue]\nbackend = \"redis\"\nurl = \"{url}\"\n\n{KEYWORD_FILTER}"
+    );
+    let (dir, config) = write_config("check-redis", "", &stores);
+    let output = check(&config);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    for store in ["kv       ", "queue    "] {
+        let expected = format!("{store} {url} (reachable)");
+        assert!(lines.contains(&expected.as_str()), "{expected}\n{stdout}");
+    }
+
+    // The same config with that Redis gone is what `serve` would stop on.
+    drop(redis);
+    let output = check(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the key-value store"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -18,9 +18,9 @@
 
 use anyhow::{Context, Result};
 use hookbox_server::config::RedisUrl;
-use hookbox_server::{Admin, App, Config};
+use hookbox_server::{App, Config};
 
-use crate::{ConfigArgs, build_plugins, config_dir, open_registry, telemetry};
+use crate::{ConfigArgs, admin_api, build_plugins, config_dir, open_registry, telemetry};
 
 pub(crate) async fn check(args: ConfigArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
@@ -30,16 +30,19 @@ pub(crate) async fn check(args: ConfigArgs) -> Result<()> {
         build_plugins(&config, &base).await?;
     }
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let (registry, _queue) = open_registry(&config, scratch.path(), None).await?;
-    if config.server.admin_listen.is_some() {
-        let token = std::env::var("HOOKBOX_ADMIN_TOKEN").ok();
-        Admin::new(registry.clone(), token.as_deref(), 0).context("the admin API cannot start")?;
-    }
+    let (registry, queue) = open_registry(&config, scratch.path(), None).await?;
+    admin_api(&config, &registry)?;
     registry
         .load_all(&config.plugins, &base)
         .await
         .context("cannot load the plugins")?;
-    App::new(&config, registry.clone(), &|var| std::env::var(var).ok())?;
+    // As `serve` builds it; its queue consumers are never started.
+    App::with_queue(
+        &config,
+        registry.clone(),
+        &|var| std::env::var(var).ok(),
+        queue,
+    )?;
 
     println!("config    {}", args.config.display());
     println!("{}", endpoints(&config));

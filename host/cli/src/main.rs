@@ -6,6 +6,7 @@
 //! uploads a new version of a plugin to a running server; `validate` checks one component
 //! and `check` a whole config file.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -165,16 +166,9 @@ async fn serve(args: ConfigArgs, config: Config) -> Result<()> {
     };
 
     // The admin API starts before the plugins load, so /healthz answers and /readyz tells.
-    let admin = match config.server.admin_listen {
+    let admin = match admin_api(&config, &registry)? {
         None => None,
-        Some(addr) => {
-            let token = std::env::var("HOOKBOX_ADMIN_TOKEN").ok();
-            let admin = Admin::new(
-                registry.clone(),
-                token.as_deref(),
-                config.server.admin_max_body_mb.saturating_mul(1 << 20),
-            )
-            .context("the admin API cannot start")?;
+        Some((addr, admin)) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr} (server.admin_listen)"))?;
@@ -233,6 +227,25 @@ async fn serve(args: ConfigArgs, config: Config) -> Result<()> {
     }
     tracing::info!("hookbox stopped");
     Ok(())
+}
+
+/// The admin API `server.admin_listen` asks for, and its address; none when it is not set.
+/// Fails when `HOOKBOX_ADMIN_TOKEN` is missing or weak.
+fn admin_api(
+    config: &Config,
+    registry: &Arc<Registry>,
+) -> Result<Option<(SocketAddr, Arc<Admin>)>> {
+    let Some(addr) = config.server.admin_listen else {
+        return Ok(None);
+    };
+    let token = std::env::var("HOOKBOX_ADMIN_TOKEN").ok();
+    let admin = Admin::new(
+        registry.clone(),
+        token.as_deref(),
+        config.server.admin_max_body_mb.saturating_mul(1 << 20),
+    )
+    .context("the admin API cannot start")?;
+    Ok(Some((addr, admin)))
 }
 
 /// The wasm runtime, the stores and the plugin registry `config` describes, no plugin loaded

@@ -350,19 +350,37 @@ fn check(config: &Path) -> std::process::Output {
         .expect("hookbox check runs")
 }
 
+/// [`check`], which must pass; its stdout.
+fn check_passes(config: &Path) -> String {
+    let output = check(config);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// [`check`], which must exit 1 without reporting OK; its stderr.
+fn check_refuses(config: &Path) -> String {
+    let output = check(config);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("result    OK"),
+        "{stderr}"
+    );
+    stderr
+}
+
 #[test]
 fn check_compiles_every_plugin_and_prints_what_would_serve() {
     let plugins = format!(
         "{KEYWORD_FILTER}\n[[plugin]]\nname = \"logger\"\nsource = \"message_logger.wasm\"\ncommands = [\"callbackAfterSendSingleMsgCommand\", \"callbackAfterSendGroupMsgCommand\"]\n"
     );
     let (dir, config) = write_config("check-ok", "allow_sources = [\"10.0.0.0/8\"]", &plugins);
-    let output = check(&config);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = check_passes(&config);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines.contains(&"webhooks  127.0.0.1:0  OpenIM /openim  from 10.0.0.0/8"),
@@ -420,14 +438,8 @@ fn check_refuses_what_serve_would_refuse() {
     ];
     for (tag, server, plugins, expected) in cases {
         let (dir, config) = write_config(&format!("check-{tag}"), server, plugins);
-        let output = check(&config);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{tag}: {stderr}");
+        let stderr = check_refuses(&config);
         assert!(stderr.contains(expected), "{tag}: {stderr}");
-        assert!(
-            !String::from_utf8_lossy(&output.stdout).contains("result    OK"),
-            "{tag}"
-        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -442,13 +454,7 @@ fn check_connects_to_redis_where_the_stores_live_there() {
         "[kv]\nbackend = \"redis\"\nurl = \"{url}\"\n\n[queue]\nbackend = \"redis\"\nurl = \"{url}\"\n\n{KEYWORD_FILTER}"
     );
     let (dir, config) = write_config("check-redis", "", &stores);
-    let output = check(&config);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = check_passes(&config);
     let lines: Vec<&str> = stdout.lines().collect();
     for store in ["kv       ", "queue    "] {
         let expected = format!("{store} {url} (reachable)");
@@ -457,9 +463,7 @@ fn check_connects_to_redis_where_the_stores_live_there() {
 
     // The same config with that Redis gone is what `serve` would stop on.
     drop(redis);
-    let output = check(&config);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = check_refuses(&config);
     assert!(
         stderr.contains("cannot open the key-value store"),
         "{stderr}"
@@ -470,12 +474,7 @@ fn check_connects_to_redis_where_the_stores_live_there() {
 #[test]
 fn check_runs_beside_a_server_using_the_same_config_and_data_dir() {
     let mut served = Served::start("check-beside", KEYWORD_FILTER);
-    let output = check(&served.dir.join("hookbox.toml"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    check_passes(&served.dir.join("hookbox.toml"));
     // The server was not disturbed.
     let answer = served.send_example("op-beside-check");
     assert!(answer.contains(r#""errCode":5001"#), "{answer}");

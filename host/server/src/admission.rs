@@ -3,9 +3,9 @@
 //!
 //! Every webhook request passes [`Admission::admit`] before it is routed
 //! ([`Webhooks`](crate::webhooks::Webhooks)). A peer outside `server.allow_sources` (when
-//! it is set) is answered 403 there, before its body is read. Otherwise admission takes a slot of
-//! `server.max_in_flight` and one of `server.max_in_flight_per_source` for the peer's IP
-//! address, and holds both until the answer is built. When either is full, the request is
+//! it is set) is answered 403 there, before its body is read. Otherwise admission takes a
+//! slot of `server.max_in_flight` and one of `server.max_in_flight_per_source` for the
+//! peer's IP address, and holds both until the answer is built. When either is full, the request is
 //! answered 503 with `Retry-After` at once, before its body is read.
 //!
 //! This is *not* a rate limiter (requests per second) or a queue: a slot is held while a

@@ -1,7 +1,7 @@
-//! The webhook endpoint's [`Dispatch`]: every request is admitted (or refused: 403, 503) first;
-//! a `POST` to a callback path known when the endpoint was built then goes straight to its
-//! handler, and anything else through the router, which answers the `{command}` paths and
-//! every 404 and 405. Every refusal a request ends in is counted here.
+//! The webhook endpoint's [`Dispatch`]: every request is admitted (or refused with 403 or
+//! 503) first; a `POST` to a callback path known when the endpoint was built then goes
+//! straight to its handler, and anything else through the router, which answers the
+//! `{command}` paths and every 404 and 405. Every refusal a request ends in is counted here.
 //!
 //! What it is not: a second router. Its table holds only the paths the router also routes to
 //! the same [`CallbackPath`], so with the table empty the answers would be the same; a test
